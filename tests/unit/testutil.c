@@ -1,0 +1,115 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Helpers for the cmocka tests. */
+#define _XOPEN_SOURCE 700
+#include "testutil.h"
+
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static char last_error[1024];
+
+static void capture(const char *msg)
+{
+	snprintf(last_error, sizeof(last_error), "%s", msg);
+}
+
+void tu_capture_errors(void)
+{
+	last_error[0] = '\0';
+	stele_set_error_callback(capture);
+}
+
+const char *tu_last_error(void)
+{
+	return last_error;
+}
+
+char *tu_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+	char *path;
+
+	if (!base || !*base)
+		base = "/tmp";
+	assert_true(asprintf(&path, "%s/stele-test.XXXXXX", base) > 0);
+	assert_non_null(mkdtemp(path));
+	return path;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP)
+		return rmdir(path);
+	return unlink(path);
+}
+
+void tu_rmtree(const char *path)
+{
+	if (!path || getenv("STELE_KEEP_TMP"))
+		return;
+	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void tu_write(const char *dir, const char *name, const void *data, size_t len)
+{
+	char *path;
+	int fd;
+
+	assert_true(asprintf(&path, "%s/%s", dir, name) > 0);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+	free(path);
+}
+
+char *tu_read(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *data = NULL;
+	size_t n = 0, cap = 0;
+
+	assert_non_null(f);
+	for (;;) {
+		if (n + 4096 + 1 > cap) {
+			cap = cap ? cap * 2 : 8192;
+			data = realloc(data, cap);
+			assert_non_null(data);
+		}
+		size_t got = fread(data + n, 1, 4096, f);
+		n += got;
+		if (got == 0)
+			break;
+	}
+	fclose(f);
+	data[n] = '\0';
+	if (len)
+		*len = n;
+	return data;
+}
+
+uint8_t *tu_unhex(const char *hex, size_t *len)
+{
+	size_t n = strlen(hex);
+	uint8_t *out;
+
+	assert_int_equal(n % 2, 0);
+	out = malloc(n / 2 + 1);
+	assert_non_null(out);
+	for (size_t i = 0; i < n / 2; i++) {
+		unsigned v;
+		assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
+		out[i] = (uint8_t)v;
+	}
+	*len = n / 2;
+	return out;
+}

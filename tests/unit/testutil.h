@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Helpers for the cmocka tests: a fresh temporary directory, small files. */
+#ifndef STELE_TESTUTIL_H
+#define STELE_TESTUTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* Makes a new empty directory under $TMPDIR (or /tmp); returns its path. */
+char *tu_tmpdir(void);
+/* Removes a tree made by tu_tmpdir (unless $STELE_KEEP_TMP is set). */
+void tu_rmtree(const char *path);
+/* Writes len bytes to dir/name (mode 0644), creating it; asserts on failure. */
+void tu_write(const char *dir, const char *name, const void *data, size_t len);
+/* Reads a whole file into a new NUL-terminated buffer; asserts on failure. */
+char *tu_read(const char *path, size_t *len);
+/* Decodes hex into a new buffer; asserts on bad input. */
+uint8_t *tu_unhex(const char *hex, size_t *len);
+/* Collects messages given to stele_err; tu_last_error() is the latest. */
+void tu_capture_errors(void);
+const char *tu_last_error(void);
+
+#endif
