@@ -1,8 +1,133 @@
 // SPDX-License-Identifier: Apache-2.0
-/* stele: the command table. */
+/* stele: seal, verify and keep immutable machine images. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-int main(void)
+#include "cli.h"
+#include "log.h"
+#include "util.h"
+
+static const struct command commands[] = {
+	{"keygen", cmd_keygen, "make a new signing key pair", "keygen --out KEY"},
+	{"seal", cmd_seal, "write the signed manifest of a tree or an archive",
+	 "seal --key KEY [--key KEY2 ...] --name NAME --version N [--expires 90d|RFC3339]\n"
+	 "             [--exclude PATTERN ...] [--profile cloud] --out MANIFEST SOURCE"},
+	{"verify", cmd_verify, "check a tree or an archive against a signed manifest",
+	 "verify --manifest MANIFEST --trust KEY.pub|DIR [--threshold K] [--json] ROOT|ARCHIVE"},
+	{"inspect", cmd_inspect, "show what a manifest says",
+	 "inspect [--mtree] [--trust KEY.pub|DIR] MANIFEST"},
+};
+
+void cli_error(const char *fmt, ...)
 {
-	return 3;
+	va_list ap;
+
+	fputs("stele: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+static void print_library_error(const char *msg)
+{
+	cli_error("%s", msg);
+}
+
+int cli_usage(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (streq(commands[i].name, name))
+			fprintf(stderr, "usage: stele %s\n", commands[i].usage);
+	return EXIT_ERROR;
+}
+
+static void usage_all(FILE *f)
+{
+	fprintf(f, "usage: stele COMMAND [OPTIONS]\n\ncommands:\n");
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].short_desc);
+	fprintf(f, "\nexit codes: 0 verified, 1 drift, 2 untrusted, 3 other error\n"
+		   "'stele COMMAND --help' shows a command's options.\n");
+}
+
+void cli_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int cli_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+	_cleanup_free_ char *tmp = NULL;
+	const char *p = data;
+	int fd, r = 0;
+
+	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
+		return -ENOMEM;
+	fd = mkostemp(tmp, O_CLOEXEC);
+	if (fd < 0) {
+		r = neg_errno();
+		cli_error("%s: cannot create a temporary file: %s", path, strerror(-r));
+		return r;
+	}
+	if (fchmod(fd, mode) < 0)
+		r = neg_errno();
+	while (r == 0 && len > 0) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r = n < 0 ? neg_errno() : -EIO;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	if (r == 0 && fsync(fd) < 0)
+		r = neg_errno();
+	if (close(fd) < 0 && r == 0)
+		r = neg_errno();
+	if (r == 0 && rename(tmp, path) < 0)
+		r = neg_errno();
+	if (r < 0) {
+		unlink(tmp);
+		cli_error("%s: %s", path, strerror(-r));
+	}
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	stele_set_error_callback(print_library_error);
+	if (argc < 2) {
+		usage_all(stderr);
+		return EXIT_ERROR;
+	}
+	if (streq(argv[1], "--help") || streq(argv[1], "-h") || streq(argv[1], "help")) {
+		usage_all(stdout);
+		return EXIT_VERIFIED;
+	}
+	if (streq(argv[1], "--version")) {
+		printf("stele %s\n", STELE_VERSION);
+		return EXIT_VERIFIED;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (streq(argv[1], commands[i].name))
+			return commands[i].func(argc - 1, argv + 1);
+	cli_error("unknown command '%s'", argv[1]);
+	usage_all(stderr);
+	return EXIT_ERROR;
 }

@@ -41,6 +41,14 @@ static inline bool streq(const char *a, const char *b)
 		_stolen;                                                                           \
 	})
 
+/* Returns the fd and leaves -1 behind. */
+#define STEAL_FD(fd)                                                                               \
+	({                                                                                         \
+		int _stolen_fd = (fd);                                                             \
+		(fd) = -1;                                                                         \
+		_stolen_fd;                                                                        \
+	})
+
 /* Negative errno of the last failed call, never 0. */
 static inline int neg_errno(void)
 {

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What the subcommands share: exit codes, messages, atomic output. */
+#ifndef STELE_CLI_H
+#define STELE_CLI_H
+
+#include <stddef.h>
+
+/* Exit codes shared by every subcommand (DESIGN.md). */
+enum {
+	EXIT_VERIFIED = 0,
+	EXIT_DRIFT = 1,
+	EXIT_UNTRUSTED = 2,
+	EXIT_ERROR = 3,
+};
+
+struct command {
+	const char *name;
+	int (*func)(int argc, char **argv);
+	const char *short_desc;
+	const char *usage;
+};
+
+int cmd_keygen(int argc, char **argv);
+int cmd_seal(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+/* Prints "stele: " and the message to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints the usage of the named command to stderr and returns EXIT_ERROR. */
+int cli_usage(const char *name);
+
+/*
+ * Writes len bytes to path with the given mode: a temporary file in the same
+ * directory, fsync, then rename, so a reader sees the old file or the whole
+ * new one and a failure leaves nothing behind. Returns 0 or a negative errno
+ * (already reported).
+ */
+int cli_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
+
+/* Raises the open-file limit to its hard maximum. */
+void cli_raise_nofile(void);
+
+#endif

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Printing differences for people and for programs. */
+#include "report.h"
+
+#include <inttypes.h>
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "mtree.h"
+#include "timefmt.h"
+#include "util.h"
+
+char *report_display_path(const char *path)
+{
+	struct stele_buf b;
+
+	stele_buf_init(&b, 4 * 4096 + 16);
+	if (streq(path, "."))
+		stele_buf_puts(&b, "/");
+	else
+		stele_mtree_encode(&b, path + 1);
+	return stele_buf_steal(&b, NULL);
+}
+
+static char *encoded(const char *s)
+{
+	struct stele_buf b;
+
+	stele_buf_init(&b, 4 * 4096 + 16);
+	stele_mtree_encode(&b, s ? s : "");
+	return stele_buf_steal(&b, NULL);
+}
+
+/* What differs for one kind, in a few words. */
+static void detail(char *out, size_t n, const struct stele_diff *d, unsigned kind)
+{
+	const struct stele_entry *w = &d->want, *g = &d->got;
+	_cleanup_free_ char *wl = NULL, *gl = NULL;
+
+	switch (kind) {
+	case STELE_D_MODIFIED:
+		if (w->size != g->size && g->type == STELE_T_FILE && (d->kinds & STELE_D_ADDED) == 0 &&
+		    g->size)
+			snprintf(out, n, "size %" PRIu64 " -> %" PRIu64, w->size, g->size);
+		else
+			snprintf(out, n, "content differs");
+		break;
+	case STELE_D_MODE:
+		snprintf(out, n, "%04o -> %04o", (unsigned)w->mode, (unsigned)g->mode);
+		break;
+	case STELE_D_OWNER:
+		snprintf(out, n, "%" PRIu32 ":%" PRIu32 " -> %" PRIu32 ":%" PRIu32, w->uid, w->gid,
+			 g->uid, g->gid);
+		break;
+	case STELE_D_TYPE:
+		snprintf(out, n, "%s -> %s", stele_type_name(w->type), stele_type_name(g->type));
+		break;
+	case STELE_D_LINK:
+		wl = encoded(w->link);
+		gl = encoded(g->link);
+		snprintf(out, n, "%s -> %s", wl ? wl : "", gl ? gl : "");
+		break;
+	case STELE_D_NLINK:
+		snprintf(out, n, "%" PRIu32 " -> %" PRIu32, w->nlink, g->nlink);
+		break;
+	case STELE_D_DEVICE:
+		snprintf(out, n, "%" PRIu64 ",%" PRIu64 " -> %" PRIu64 ",%" PRIu64, w->rdev_major,
+			 w->rdev_minor, g->rdev_major, g->rdev_minor);
+		break;
+	case STELE_D_XATTR:
+		snprintf(out, n, "extended attributes or file capabilities differ");
+		break;
+	case STELE_D_ADDED:
+		snprintf(out, n, "%s not in the manifest", stele_type_name(g->type));
+		break;
+	case STELE_D_MISSING:
+		snprintf(out, n, "%s not found", stele_type_name(w->type));
+		break;
+	case STELE_D_MOUNT:
+		snprintf(out, n, "another filesystem is mounted here");
+		break;
+	case STELE_D_UNREADABLE:
+		snprintf(out, n, "%s", strerror(d->err < 0 ? -d->err : EIO));
+		break;
+	default:
+		snprintf(out, n, "?");
+	}
+}
+
+void report_print_text(FILE *f, const struct stele_report *rep)
+{
+	char text[512];
+
+	for (size_t i = 0; i < rep->n_diffs; i++) {
+		const struct stele_diff *d = &rep->diffs[i];
+		_cleanup_free_ char *path = report_display_path(d->path);
+
+		for (unsigned bit = 1; bit <= STELE_D_UNREADABLE; bit <<= 1) {
+			if (!(d->kinds & bit))
+				continue;
+			detail(text, sizeof(text), d, bit);
+			fprintf(f, "%-10s %s: %s\n", stele_diff_kind_name(bit), path ? path : "?",
+				text);
+		}
+	}
+}
+
+static json_object *jstr(const char *s)
+{
+	return json_object_new_string(s ? s : "");
+}
+
+static json_object *diff_json(const struct stele_diff *d)
+{
+	json_object *o = json_object_new_object(), *kinds = json_object_new_array(),
+		    *details = json_object_new_object();
+	_cleanup_free_ char *path = report_display_path(d->path);
+	char text[512];
+
+	json_object_object_add(o, "path", jstr(path));
+	for (unsigned bit = 1; bit <= STELE_D_UNREADABLE; bit <<= 1) {
+		if (!(d->kinds & bit))
+			continue;
+		json_object_array_add(kinds, jstr(stele_diff_kind_name(bit)));
+		detail(text, sizeof(text), d, bit);
+		json_object_object_add(details, stele_diff_kind_name(bit), jstr(text));
+	}
+	json_object_object_add(o, "kinds", kinds);
+	json_object_object_add(o, "details", details);
+	return o;
+}
+
+static json_object *image_json(const struct stele_loaded *l)
+{
+	json_object *o = json_object_new_object(), *signers = json_object_new_array();
+	char t[STELE_TIME_LEN];
+
+	json_object_object_add(o, "name", jstr(stele_manifest_name(l->manifest)));
+	json_object_object_add(o, "version",
+			       json_object_new_uint64(stele_manifest_version(l->manifest)));
+	stele_time_format(stele_manifest_created(l->manifest), t);
+	json_object_object_add(o, "created", jstr(t));
+	stele_time_format(stele_manifest_expires(l->manifest), t);
+	json_object_object_add(o, "expires", jstr(t));
+	json_object_object_add(o, "digest", jstr(l->digest));
+	for (size_t i = 0; i < l->trust.n_signers; i++)
+		json_object_array_add(signers, jstr(l->trust.signers[i]));
+	json_object_object_add(o, "signers", signers);
+	return o;
+}
+
+void report_print_json(FILE *f, const char *result, const struct stele_loaded *loaded,
+		       const struct stele_report *rep, double seconds, const char *error)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "result", jstr(result));
+	if (error)
+		json_object_object_add(o, "error", jstr(error));
+	if (loaded && loaded->manifest)
+		json_object_object_add(o, "image", image_json(loaded));
+	if (rep) {
+		json_object *diffs = json_object_new_array(), *stats = json_object_new_object();
+
+		for (size_t i = 0; i < rep->n_diffs; i++)
+			json_object_array_add(diffs, diff_json(&rep->diffs[i]));
+		json_object_object_add(o, "differences", diffs);
+		json_object_object_add(stats, "entries", json_object_new_uint64(rep->entries));
+		json_object_object_add(stats, "files", json_object_new_uint64(rep->files));
+		json_object_object_add(stats, "bytes", json_object_new_uint64(rep->bytes));
+		json_object_object_add(stats, "seconds", json_object_new_double(seconds));
+		json_object_object_add(o, "stats", stats);
+	}
+	fprintf(f, "%s\n",
+		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							  JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
+}

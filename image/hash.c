@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: Apache-2.0
+/* SHA-256 of files on worker threads: large files streamed, small ones batched. */
+#include "hash.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define READ_BUF     ((size_t)256 << 10)
+#define BATCH_FILES  32
+#define BATCH_BYTES  ((uint64_t)4 << 20)
+#define STREAM_HINT  ((uint64_t)1 << 20)
+
+struct job {
+	int fd;
+	uint64_t size;
+	void *ctx;
+};
+
+struct stele_hashpool {
+	pthread_mutex_t lock;
+	pthread_cond_t work;  /* jobs queued or stopping */
+	pthread_cond_t space; /* room in the queue */
+	pthread_cond_t idle;  /* all jobs done */
+	struct job *q;
+	unsigned cap, head, len;
+	uint64_t submitted, done, bytes;
+	bool stop;
+	stele_hash_done_fn cb;
+	unsigned n_threads;
+	pthread_t *threads;
+	uint8_t *inline_buf; /* for threads == 0 */
+};
+
+static int sha256_stream(EVP_MD_CTX *ctx, int fd, uint8_t *buf, size_t bufsize,
+			 uint8_t digest[32], uint64_t *bytes)
+{
+	uint64_t total = 0;
+
+	if (!EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL))
+		return -ENOMEM;
+	for (;;) {
+		ssize_t n = read(fd, buf, bufsize);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return neg_errno();
+		}
+		if (n == 0)
+			break;
+		if (!EVP_DigestUpdate(ctx, buf, (size_t)n))
+			return -EIO;
+		total += (uint64_t)n;
+	}
+	if (!EVP_DigestFinal_ex(ctx, digest, NULL))
+		return -EIO;
+	*bytes = total;
+	return 0;
+}
+
+int stele_sha256_fd(int fd, uint8_t *buf, size_t bufsize, uint8_t digest[32], uint64_t *bytes)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int r;
+
+	if (!ctx)
+		return -ENOMEM;
+	r = sha256_stream(ctx, fd, buf, bufsize, digest, bytes);
+	EVP_MD_CTX_free(ctx);
+	return r;
+}
+
+static void run_job(struct stele_hashpool *p, EVP_MD_CTX *ctx, uint8_t *buf, struct job *j)
+{
+	uint8_t digest[32];
+	uint64_t bytes = 0;
+	int r;
+
+	if (j->size >= STREAM_HINT)
+		posix_fadvise(j->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	r = sha256_stream(ctx, j->fd, buf, READ_BUF, digest, &bytes);
+	close(j->fd);
+	p->cb(j->ctx, digest, bytes, r);
+	__atomic_add_fetch(&p->bytes, bytes, __ATOMIC_RELAXED);
+}
+
+/* Takes up to BATCH_FILES small jobs, or one large one. Called locked. */
+static unsigned take_batch(struct stele_hashpool *p, struct job *out)
+{
+	uint64_t bytes = 0;
+	unsigned n = 0;
+
+	while (p->len && n < BATCH_FILES && (n == 0 || bytes + p->q[p->head].size <= BATCH_BYTES)) {
+		out[n] = p->q[p->head];
+		bytes += out[n].size;
+		n++;
+		p->head = (p->head + 1) % p->cap;
+		p->len--;
+	}
+	return n;
+}
+
+static void *worker(void *arg)
+{
+	struct stele_hashpool *p = arg;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	uint8_t *buf = malloc(READ_BUF);
+	struct job batch[BATCH_FILES];
+
+	pthread_mutex_lock(&p->lock);
+	for (;;) {
+		unsigned n;
+
+		while (!p->len && !p->stop)
+			pthread_cond_wait(&p->work, &p->lock);
+		if (!p->len && p->stop)
+			break;
+		n = take_batch(p, batch);
+		pthread_cond_broadcast(&p->space);
+		pthread_mutex_unlock(&p->lock);
+		for (unsigned i = 0; i < n; i++) {
+			if (ctx && buf) {
+				run_job(p, ctx, buf, &batch[i]);
+			} else {
+				close(batch[i].fd);
+				p->cb(batch[i].ctx, NULL, 0, -ENOMEM);
+			}
+		}
+		pthread_mutex_lock(&p->lock);
+		p->done += n;
+		if (p->done == p->submitted)
+			pthread_cond_broadcast(&p->idle);
+	}
+	pthread_mutex_unlock(&p->lock);
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return NULL;
+}
+
+int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn done,
+		       struct stele_hashpool **out)
+{
+	struct stele_hashpool *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	p->cb = done;
+	p->cap = queue_max ? queue_max : 1;
+	p->q = calloc(p->cap, sizeof(*p->q));
+	p->threads = calloc(threads ? threads : 1, sizeof(*p->threads));
+	p->inline_buf = threads ? NULL : malloc(READ_BUF);
+	if (!p->q || !p->threads || (!threads && !p->inline_buf)) {
+		stele_hashpool_free(p);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->work, NULL);
+	pthread_cond_init(&p->space, NULL);
+	pthread_cond_init(&p->idle, NULL);
+	for (; p->n_threads < threads; p->n_threads++)
+		if (pthread_create(&p->threads[p->n_threads], NULL, worker, p) != 0) {
+			stele_hashpool_free(p);
+			return -EAGAIN;
+		}
+	*out = p;
+	return 0;
+}
+
+int stele_hashpool_submit(struct stele_hashpool *p, int fd, uint64_t size, void *ctx)
+{
+	struct job j = {.fd = fd, .size = size, .ctx = ctx};
+
+	if (p->n_threads == 0) {
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+		p->submitted++;
+		if (md)
+			run_job(p, md, p->inline_buf, &j);
+		else
+			close(fd), p->cb(ctx, NULL, 0, -ENOMEM);
+		EVP_MD_CTX_free(md);
+		p->done++;
+		return 0;
+	}
+	pthread_mutex_lock(&p->lock);
+	while (p->len == p->cap)
+		pthread_cond_wait(&p->space, &p->lock);
+	p->q[(p->head + p->len) % p->cap] = j;
+	p->len++;
+	p->submitted++;
+	pthread_cond_signal(&p->work);
+	pthread_mutex_unlock(&p->lock);
+	return 0;
+}
+
+void stele_hashpool_wait(struct stele_hashpool *p)
+{
+	if (p->n_threads == 0)
+		return;
+	pthread_mutex_lock(&p->lock);
+	while (p->done != p->submitted)
+		pthread_cond_wait(&p->idle, &p->lock);
+	pthread_mutex_unlock(&p->lock);
+}
+
+uint64_t stele_hashpool_bytes(struct stele_hashpool *p)
+{
+	return __atomic_load_n(&p->bytes, __ATOMIC_RELAXED);
+}
+
+void stele_hashpool_free(struct stele_hashpool *p)
+{
+	if (!p)
+		return;
+	if (p->n_threads) {
+		stele_hashpool_wait(p);
+		pthread_mutex_lock(&p->lock);
+		p->stop = true;
+		pthread_cond_broadcast(&p->work);
+		pthread_mutex_unlock(&p->lock);
+		for (unsigned i = 0; i < p->n_threads; i++)
+			pthread_join(p->threads[i], NULL);
+		pthread_mutex_destroy(&p->lock);
+		pthread_cond_destroy(&p->work);
+		pthread_cond_destroy(&p->space);
+		pthread_cond_destroy(&p->idle);
+	}
+	free(p->q);
+	free(p->threads);
+	free(p->inline_buf);
+	free(p);
+}
+
+unsigned stele_ncpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (unsigned)n : 1;
+}
