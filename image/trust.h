@@ -18,7 +18,7 @@ struct stele_trust;
  */
 int stele_trust_load(const char *path, struct stele_trust **out);
 
-/* An empty store, and adding keys to it (the store takes ownership). */
+/* An empty store, and adding keys to it (the store takes ownership on success only). */
 int stele_trust_new(struct stele_trust **out);
 int stele_trust_add(struct stele_trust *trust, struct stele_key *key);
 
