@@ -29,8 +29,8 @@ struct stele_envelope;
  * "signatures" of objects with string "sig" (base64) and optional string
  * "keyid"; unknown members are rejected, as are duplicate members, an empty
  * signature list, and trailing bytes after the object (whitespace aside).
- * Returns 0 and a new envelope in *out, -EBADMSG for malformed input, or a
- * negative errno for I/O errors.
+ * Returns 0 and a new envelope in *out, -EBADMSG for malformed input, -EFBIG
+ * for input larger than STELE_ENVELOPE_MAX, or a negative errno for I/O errors.
  */
 int stele_envelope_read(int fd, const char *name, struct stele_envelope **out);
 
@@ -43,15 +43,14 @@ int stele_envelope_new(const char *payload_type, const uint8_t *payload, size_t 
 		       struct stele_envelope **out);
 
 /* Appends a signature (copies keyid and sig). */
-int stele_envelope_add_signature(struct stele_envelope *env, const char *keyid,
-				 const uint8_t *sig, size_t sig_len);
+int stele_envelope_add_signature(struct stele_envelope *env, const char *keyid, const uint8_t *sig,
+				 size_t sig_len);
 
 const char *stele_envelope_payload_type(const struct stele_envelope *env);
 /* The decoded payload; owned by the envelope. */
 const uint8_t *stele_envelope_payload(const struct stele_envelope *env, size_t *len);
 size_t stele_envelope_n_signatures(const struct stele_envelope *env);
-const struct stele_signature *stele_envelope_signature(const struct stele_envelope *env,
-						       size_t i);
+const struct stele_signature *stele_envelope_signature(const struct stele_envelope *env, size_t i);
 
 /*
  * The bytes that are signed: DSSE's PAE,

@@ -1,0 +1,988 @@
+// SPDX-License-Identifier: Apache-2.0
+/* DSSE envelopes: strict streaming parse with json-c, serialization, PAE. */
+#include "envelope.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "b64.h"
+#include "log.h"
+#include "util.h"
+
+struct stele_envelope {
+	char *payload_type;
+	/* head bytes reserved for the PAE prefix, then the payload */
+	uint8_t *buf;
+	size_t head;
+	size_t payload_len;
+	struct stele_signature *sigs;
+	size_t n_sigs;
+};
+
+#define PAE_TAG "DSSEv1 "
+/* Longest decimal size_t. */
+#define DEC_MAX 20
+/* Bytes read from the fd, and handed to json-c, at a time. */
+#define CHUNK ((size_t)64 << 10)
+/* Containers nest three deep in a valid envelope; allow a little more. */
+#define MAX_DEPTH 8
+
+/*
+ * Writes "DSSEv1 LEN(type) type LEN(body) " so that it ends right before end,
+ * and returns its length; the room before end must hold pae_head_max(tlen).
+ */
+static size_t pae_prefix(const char *type, size_t body_len, uint8_t *end)
+{
+	char a[DEC_MAX + 1], b[DEC_MAX + 1];
+	size_t tlen = strlen(type);
+	size_t alen = (size_t)snprintf(a, sizeof(a), "%zu", tlen);
+	size_t blen = (size_t)snprintf(b, sizeof(b), "%zu", body_len);
+	size_t n = strlen(PAE_TAG) + alen + 1 + tlen + 1 + blen + 1;
+	uint8_t *p = end - n;
+
+	memcpy(p, PAE_TAG, strlen(PAE_TAG));
+	p += strlen(PAE_TAG);
+	memcpy(p, a, alen);
+	p += alen;
+	*p++ = ' ';
+	memcpy(p, type, tlen);
+	p += tlen;
+	*p++ = ' ';
+	memcpy(p, b, blen);
+	p += blen;
+	*p = ' ';
+	return n;
+}
+
+/* Room pae_prefix() may need for a type of tlen bytes, or 0 on overflow. */
+static size_t pae_head_max(size_t tlen)
+{
+	size_t fixed = strlen(PAE_TAG) + 2 * DEC_MAX + 3;
+
+	return tlen > SIZE_MAX - fixed ? 0 : tlen + fixed;
+}
+
+/*
+ * For a UTF-8 lead byte c >= 0x80: how many continuation bytes follow, and the
+ * range of the first one (no overlong forms, no surrogates, nothing past
+ * U+10FFFF, RFC 3629); 0 if c cannot start a character.
+ */
+static unsigned utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi)
+{
+	*lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
+	*hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
+	if (c >= 0xc2 && c <= 0xdf)
+		return 1;
+	if (c >= 0xe0 && c <= 0xef)
+		return 2;
+	if (c >= 0xf0 && c <= 0xf4)
+		return 3;
+	return 0;
+}
+
+/* Is s (n bytes) well-formed UTF-8 without NUL? */
+static bool utf8_valid(const char *str, size_t n)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	for (size_t i = 0; i < n;) {
+		unsigned char c = s[i++], lo, hi;
+		unsigned need;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80)
+			continue;
+		need = utf8_lead(c, &lo, &hi);
+		if (!need)
+			return false;
+		for (; need; need--, lo = 0x80, hi = 0xbf) {
+			if (i >= n || s[i] < lo || s[i] > hi)
+				return false;
+			i++;
+		}
+	}
+	return true;
+}
+
+/* ---- the envelope object ---- */
+
+static struct stele_envelope *envelope_alloc(const char *type, size_t payload_len)
+{
+	struct stele_envelope *env = calloc(1, sizeof(*env));
+	size_t head = pae_head_max(strlen(type));
+
+	if (!env)
+		return NULL;
+	env->payload_type = strdup(type);
+	env->head = head;
+	env->payload_len = payload_len;
+	if (head && payload_len <= SIZE_MAX - head)
+		env->buf = malloc(head + payload_len);
+	if (!env->payload_type || !env->buf) {
+		stele_envelope_free(env);
+		return NULL;
+	}
+	return env;
+}
+
+void stele_envelope_free(struct stele_envelope *env)
+{
+	if (!env)
+		return;
+	for (size_t i = 0; i < env->n_sigs; i++) {
+		free(env->sigs[i].keyid);
+		free(env->sigs[i].sig);
+	}
+	free(env->sigs);
+	free(env->buf);
+	free(env->payload_type);
+	free(env);
+}
+
+int stele_envelope_new(const char *payload_type, const uint8_t *payload, size_t len,
+		       struct stele_envelope **out)
+{
+	struct stele_envelope *env;
+
+	if (!payload_type || (!payload && len) || !utf8_valid(payload_type, strlen(payload_type)))
+		return -EINVAL;
+	env = envelope_alloc(payload_type, len);
+	if (!env)
+		return -ENOMEM;
+	if (len)
+		memcpy(env->buf + env->head, payload, len);
+	*out = env;
+	return 0;
+}
+
+int stele_envelope_add_signature(struct stele_envelope *env, const char *keyid, const uint8_t *sig,
+				 size_t sig_len)
+{
+	struct stele_signature *sigs, *s;
+
+	if (!keyid)
+		keyid = "";
+	if (!sig || !sig_len || !utf8_valid(keyid, strlen(keyid)))
+		return -EINVAL;
+	/* Never build an envelope that stele_envelope_parse() would refuse. */
+	if (env->n_sigs >= STELE_ENVELOPE_MAX_SIGS)
+		return -E2BIG;
+	sigs = realloc(env->sigs, (env->n_sigs + 1) * sizeof(*sigs));
+	if (!sigs)
+		return -ENOMEM;
+	env->sigs = sigs;
+	s = &sigs[env->n_sigs];
+	s->keyid = strdup(keyid);
+	s->sig = malloc(sig_len);
+	if (!s->keyid || !s->sig) {
+		free(s->keyid);
+		free(s->sig);
+		return -ENOMEM;
+	}
+	memcpy(s->sig, sig, sig_len);
+	s->sig_len = sig_len;
+	env->n_sigs++;
+	return 0;
+}
+
+const char *stele_envelope_payload_type(const struct stele_envelope *env)
+{
+	return env->payload_type;
+}
+
+const uint8_t *stele_envelope_payload(const struct stele_envelope *env, size_t *len)
+{
+	if (len)
+		*len = env->payload_len;
+	return env->buf + env->head;
+}
+
+size_t stele_envelope_n_signatures(const struct stele_envelope *env)
+{
+	return env->n_sigs;
+}
+
+const struct stele_signature *stele_envelope_signature(const struct stele_envelope *env, size_t i)
+{
+	return i < env->n_sigs ? &env->sigs[i] : NULL;
+}
+
+int stele_envelope_pae(struct stele_envelope *env, const uint8_t **pae, size_t *len)
+{
+	/* The prefix goes into the room left in front of the payload. */
+	size_t n = pae_prefix(env->payload_type, env->payload_len, env->buf + env->head);
+
+	*pae = env->buf + env->head - n;
+	*len = n + env->payload_len;
+	return 0;
+}
+
+int stele_pae(const char *type, const uint8_t *body, size_t len, uint8_t **out, size_t *out_len)
+{
+	size_t head = pae_head_max(strlen(type)), n;
+	uint8_t *buf;
+
+	if (!head || len > SIZE_MAX - head)
+		return -EOVERFLOW;
+	buf = malloc(head + len);
+	if (!buf)
+		return -ENOMEM;
+	n = pae_prefix(type, len, buf + head);
+	/* Slide the prefix to the front; the body follows it. */
+	memmove(buf, buf + head - n, n);
+	if (len)
+		memcpy(buf + n, body, len);
+	*out = buf;
+	*out_len = n + len;
+	return 0;
+}
+
+/* ---- serialization ---- */
+
+/* Characters JSON strings carry escaped, and the letter after the backslash. */
+static const char esc_from[] = "\"\\\b\f\n\r\t", esc_to[] = "\"\\bfnrt";
+
+/* Length of s as a JSON string body (without the quotes). */
+static size_t json_str_len(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += strchr(esc_from, *s) ? 2 : (unsigned char)*s < 0x20 ? 6 : 1;
+	return n;
+}
+
+static char *put(char *p, const char *s)
+{
+	size_t n = strlen(s);
+
+	memcpy(p, s, n);
+	return p + n;
+}
+
+static char *put_json_str(char *p, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+
+	*p++ = '"';
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		const char *e = strchr(esc_from, c);
+
+		if (e) {
+			*p++ = '\\';
+			*p++ = esc_to[e - esc_from];
+		} else if (c < 0x20) {
+			p = put(p, "\\u00");
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		} else {
+			*p++ = (char)c;
+		}
+	}
+	*p++ = '"';
+	return p;
+}
+
+static char *put_b64(char *p, const uint8_t *data, size_t len)
+{
+	*p++ = '"';
+	stele_b64_encode(data, len, p);
+	p += stele_b64_encoded_len(len);
+	*p++ = '"';
+	return p;
+}
+
+/* a += b, failing on overflow. */
+static bool add(size_t *a, size_t b)
+{
+	if (b > SIZE_MAX - *a)
+		return false;
+	*a += b;
+	return true;
+}
+
+int stele_envelope_serialize(const struct stele_envelope *env, char **out, size_t *len)
+{
+	static const char k_type[] = "{\"payloadType\":", k_payload[] = ",\"payload\":",
+			  k_sigs[] = ",\"signatures\":[",
+			  k_keyid[] = "{\"keyid\":", k_sig[] = ",\"sig\":", k_end[] = "]}\n";
+	size_t total = strlen(k_type) + strlen(k_payload) + strlen(k_sigs) + strlen(k_end) + 1;
+	bool ok = true;
+	char *buf, *p;
+
+	/* Size it exactly first, so that the payload is encoded once, in place. */
+	ok &= add(&total, json_str_len(env->payload_type) + 2);
+	ok &= add(&total, stele_b64_encoded_len(env->payload_len) + 2);
+	for (size_t i = 0; ok && i < env->n_sigs; i++) {
+		const struct stele_signature *s = &env->sigs[i];
+
+		ok &= add(&total, strlen(k_keyid) + json_str_len(s->keyid) + 2 + strlen(k_sig) +
+				      stele_b64_encoded_len(s->sig_len) + 2 + 2);
+	}
+	if (!ok)
+		return -EOVERFLOW;
+	buf = malloc(total);
+	if (!buf)
+		return -ENOMEM;
+	p = put(buf, k_type);
+	p = put_json_str(p, env->payload_type);
+	p = put(p, k_payload);
+	p = put_b64(p, env->buf + env->head, env->payload_len);
+	p = put(p, k_sigs);
+	for (size_t i = 0; i < env->n_sigs; i++) {
+		if (i)
+			*p++ = ',';
+		p = put(p, k_keyid);
+		p = put_json_str(p, env->sigs[i].keyid);
+		p = put(p, k_sig);
+		p = put_b64(p, env->sigs[i].sig, env->sigs[i].sig_len);
+		*p++ = '}';
+	}
+	p = put(p, k_end);
+	*p = '\0';
+	*out = buf;
+	*len = (size_t)(p - buf);
+	return 0;
+}
+
+/* ---- parsing ---- */
+
+/*
+ * json-c alone is not strict enough: it keeps the last of duplicate members
+ * (and cuts member names at an escaped NUL, which makes duplicates of
+ * different-looking names), accepts single-quoted names, raw control
+ * characters, overlong and surrogate UTF-8, and its own UTF-8 check fails on a
+ * character split between two parse calls. So every byte first goes through
+ * this scanner, which tracks just enough structure to catch those; json-c
+ * then checks the grammar and builds the tree from the bytes the scanner
+ * accepted.
+ */
+
+enum scan_state {
+	SC_START,  /* before the top-level object */
+	SC_JSON,   /* inside it, outside strings */
+	SC_STRING, /* inside a string */
+	SC_ESCAPE, /* after a backslash */
+	SC_HEX,	   /* in the four digits of \u */
+	SC_DONE,   /* after it: only whitespace may follow */
+};
+
+/* Member names; a name's bit in the masks below is 1 << its index here. */
+static const char *const top_names[] = {"payloadType", "payload", "signatures"};
+static const char *const sig_names[] = {"keyid", "sig"};
+#define TOP_SIGS (1u << 2)
+
+struct scanner {
+	enum scan_state state;
+	size_t off;	  /* offset of the next byte */
+	unsigned depth;	  /* open containers */
+	unsigned objects; /* bit d: the container at depth d + 1 is an object */
+	bool want_key;	  /* the next string is a member name */
+	bool in_key;	  /* the current string is a member name */
+	bool key_odd;	  /* the current name cannot be one we know */
+	char key[16];	  /* the current name, decoded, while it may be one we know */
+	size_t key_len;
+	size_t key_at;	    /* where the current name starts */
+	unsigned utf8_need; /* continuation bytes still due */
+	unsigned char utf8_lo, utf8_hi;
+	unsigned hex_n;
+	uint32_t hex;
+	bool high_surrogate; /* a \uD800-\uDBFF awaits its low half */
+	unsigned top_member; /* bit of the member being read, 0 for others */
+	unsigned top_seen;
+	bool in_sigs; /* inside the "signatures" array */
+	size_t sig_index;
+	unsigned sig_seen;
+	/* the first problem, at offset bad_at */
+	size_t bad_at;
+	char what[96];
+};
+
+/* Records what is wrong with the byte at hand; returns false. */
+static bool problem(struct scanner *s, const char *what)
+{
+	snprintf(s->what, sizeof(s->what), "%s", what);
+	return false;
+}
+
+static bool json_ws(unsigned char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static unsigned name_bit(const struct scanner *s, const char *const *names, size_t n)
+{
+	if (s->key_odd)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (strlen(names[i]) == s->key_len && !memcmp(names[i], s->key, s->key_len))
+			return 1u << i;
+	return 0;
+}
+
+static void key_add(struct scanner *s, int c)
+{
+	if (!s->in_key || s->key_odd)
+		return;
+	if (c < 0 || s->key_len == sizeof(s->key))
+		s->key_odd = true;
+	else
+		s->key[s->key_len++] = (char)c;
+}
+
+static bool duplicate(struct scanner *s)
+{
+	/* Reported where the name starts. */
+	s->off = s->key_at;
+	return false;
+}
+
+static bool key_end(struct scanner *s)
+{
+	unsigned bit;
+
+	if (s->depth == 1) {
+		bit = name_bit(s, top_names, ARRAY_SIZE(top_names));
+		s->top_member = bit;
+		if (bit & s->top_seen) {
+			snprintf(s->what, sizeof(s->what), "duplicate field '%.*s'",
+				 (int)s->key_len, s->key);
+			return duplicate(s);
+		}
+		s->top_seen |= bit;
+	} else if (s->depth == 3 && s->in_sigs) {
+		bit = name_bit(s, sig_names, ARRAY_SIZE(sig_names));
+		if (bit & s->sig_seen) {
+			snprintf(s->what, sizeof(s->what), "duplicate field 'signatures[%zu].%.*s'",
+				 s->sig_index, (int)s->key_len, s->key);
+			return duplicate(s);
+		}
+		s->sig_seen |= bit;
+	}
+	return true;
+}
+
+static bool scan_hex(struct scanner *s, unsigned char c)
+{
+	int v;
+
+	if (c >= '0' && c <= '9')
+		v = c - '0';
+	else if (c >= 'a' && c <= 'f')
+		v = c - 'a' + 10;
+	else if (c >= 'A' && c <= 'F')
+		v = c - 'A' + 10;
+	else
+		return problem(s, "invalid \\u escape");
+	s->hex = s->hex << 4 | (uint32_t)v;
+	if (++s->hex_n < 4)
+		return true;
+	s->state = SC_STRING;
+	if (s->high_surrogate) {
+		s->high_surrogate = false;
+		if (s->hex < 0xdc00 || s->hex > 0xdfff)
+			return problem(s, "unpaired surrogate escape");
+		key_add(s, -1);
+	} else if (s->hex >= 0xd800 && s->hex <= 0xdbff) {
+		s->high_surrogate = true;
+	} else if (s->hex >= 0xdc00 && s->hex <= 0xdfff) {
+		return problem(s, "unpaired surrogate escape");
+	} else if (s->hex == 0) {
+		/* json-c would cut a member name short here. */
+		return problem(s, "escaped NUL in string");
+	} else {
+		key_add(s, s->hex < 0x80 ? (int)s->hex : -1);
+	}
+	return true;
+}
+
+static bool scan_string(struct scanner *s, unsigned char c)
+{
+	if (s->utf8_need) {
+		if (c < s->utf8_lo || c > s->utf8_hi)
+			return problem(s, "invalid UTF-8");
+		s->utf8_lo = 0x80;
+		s->utf8_hi = 0xbf;
+		s->utf8_need--;
+		return true;
+	}
+	if (s->high_surrogate && c != '\\')
+		return problem(s, "unpaired surrogate escape");
+	if (c == '"') {
+		s->state = SC_JSON;
+		return s->in_key ? key_end(s) : true;
+	}
+	if (c == '\\') {
+		s->state = SC_ESCAPE;
+		return true;
+	}
+	if (c == 0)
+		return problem(s, "NUL byte");
+	if (c < 0x20)
+		return problem(s, "control character in string");
+	if (c < 0x80) {
+		key_add(s, c);
+		return true;
+	}
+	s->utf8_need = utf8_lead(c, &s->utf8_lo, &s->utf8_hi);
+	if (!s->utf8_need)
+		return problem(s, "invalid UTF-8");
+	key_add(s, -1);
+	return true;
+}
+
+static bool scan_escape(struct scanner *s, unsigned char c)
+{
+	if (c == 'u') {
+		s->state = SC_HEX;
+		s->hex_n = 0;
+		s->hex = 0;
+		return true;
+	}
+	if (s->high_surrogate)
+		return problem(s, "unpaired surrogate escape");
+	if (!strchr("\"\\/bfnrt", c) || c == 0)
+		return problem(s, "invalid escape");
+	/* None of these characters is in a name we know. */
+	key_add(s, -1);
+	s->state = SC_STRING;
+	return true;
+}
+
+static bool scan_json(struct scanner *s, unsigned char c)
+{
+	bool in_object = s->depth && (s->objects >> (s->depth - 1) & 1);
+
+	switch (c) {
+	case '"':
+		s->state = SC_STRING;
+		s->in_key = s->want_key;
+		s->want_key = false;
+		s->key_odd = false;
+		s->key_len = 0;
+		s->key_at = s->off;
+		return true;
+	case '{':
+	case '[':
+		if (s->depth == MAX_DEPTH)
+			return problem(s, "nesting too deep");
+		s->want_key = c == '{';
+		s->objects = (s->objects & ~(1u << s->depth)) | (unsigned)s->want_key << s->depth;
+		s->depth++;
+		if (c == '[' && s->depth == 2 && s->top_member == TOP_SIGS) {
+			s->in_sigs = true;
+			s->sig_index = 0;
+		}
+		if (c == '{' && s->depth == 3)
+			s->sig_seen = 0;
+		return true;
+	case '}':
+	case ']':
+		if (in_object != (c == '}'))
+			return problem(s, c == '}' ? "unexpected '}'" : "unexpected ']'");
+		if (s->depth == 2)
+			s->in_sigs = false;
+		s->want_key = false;
+		if (--s->depth == 0)
+			s->state = SC_DONE;
+		return true;
+	case ',':
+		s->want_key = in_object;
+		if (s->depth == 2 && s->in_sigs)
+			s->sig_index++;
+		return true;
+	case '\'':
+		/* json-c takes single-quoted member names even when strict. */
+		return problem(s, "unexpected '''");
+	case 0:
+		return problem(s, "NUL byte");
+	default:
+		/* The rest of the grammar is json-c's to check. */
+		return true;
+	}
+}
+
+static bool scan_byte(struct scanner *s, unsigned char c)
+{
+	switch (s->state) {
+	case SC_START:
+		if (json_ws(c))
+			return true;
+		if (c != '{')
+			return problem(s, "not a JSON object");
+		s->state = SC_JSON;
+		return scan_json(s, c);
+	case SC_JSON:
+		return json_ws(c) || scan_json(s, c);
+	case SC_STRING:
+		return scan_string(s, c);
+	case SC_ESCAPE:
+		return scan_escape(s, c);
+	case SC_HEX:
+		return scan_hex(s, c);
+	case SC_DONE:
+		if (json_ws(c))
+			return true;
+		return problem(s, "trailing data after the object");
+	}
+	return false;
+}
+
+static bool plain(unsigned char c)
+{
+	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
+}
+
+/* Scans n bytes; returns how many are fine (n, or the offset of the first problem). */
+static size_t scan(struct scanner *s, const unsigned char *p, size_t n)
+{
+	size_t base = s->off;
+
+	for (size_t i = 0; i < n; i++) {
+		/* Fast path through the bulk of a long string (the base64 payload). */
+		if (s->state == SC_STRING && !s->utf8_need && !s->high_surrogate && !s->in_key) {
+			while (i < n && plain(p[i]))
+				i++;
+			if (i == n)
+				break;
+		}
+		s->off = base + i;
+		if (!scan_byte(s, p[i])) {
+			s->bad_at = s->off;
+			return i;
+		}
+	}
+	s->off = base + n;
+	return n;
+}
+
+struct parser {
+	const char *name;
+	struct json_tokener *tok; /* NULL once the object is complete */
+	struct json_object *top;
+	struct scanner sc;
+};
+
+static int parser_init(struct parser *p, const char *name)
+{
+	memset(p, 0, sizeof(*p));
+	p->name = name ? name : "envelope";
+	/* json-c counts values as well as containers; let the scanner's limit bite first. */
+	p->tok = json_tokener_new_ex(MAX_DEPTH + 2);
+	if (!p->tok)
+		return -ENOMEM;
+	json_tokener_set_flags(p->tok, JSON_TOKENER_STRICT);
+	return 0;
+}
+
+static void parser_free(struct parser *p)
+{
+	if (p->tok)
+		json_tokener_free(p->tok);
+	json_object_put(p->top);
+}
+
+/* Feeds n <= CHUNK bytes. */
+static int parser_feed(struct parser *p, const char *data, size_t n)
+{
+	size_t base = p->sc.off;
+	size_t ok = scan(&p->sc, (const unsigned char *)data, n);
+
+	/* json-c gets only the bytes before the scanner's first problem, so that
+	 * an earlier grammar error is the one reported. */
+	if (p->tok && ok) {
+		struct json_object *o = json_tokener_parse_ex(p->tok, data, (int)ok);
+		enum json_tokener_error e = json_tokener_get_error(p->tok);
+
+		if (o) {
+			p->top = o;
+			/* Frees the tokener's copy of the last string read. */
+			json_tokener_free(STEAL(p->tok));
+		} else if (e != json_tokener_continue) {
+			stele_err("%s: invalid JSON at offset %zu: %s", p->name,
+				  base + json_tokener_get_parse_end(p->tok),
+				  json_tokener_error_desc(e));
+			return -EBADMSG;
+		}
+	}
+	if (ok < n) {
+		stele_err("%s: %s at offset %zu", p->name, p->sc.what, p->sc.bad_at);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static int parser_finish(struct parser *p)
+{
+	if (p->top)
+		return 0;
+	if (p->sc.state == SC_START)
+		stele_err("%s: no JSON object (empty input)", p->name);
+	else
+		stele_err("%s: truncated JSON at offset %zu", p->name, p->sc.off);
+	return -EBADMSG;
+}
+
+/* Copies a member name for a message: printable ASCII only, shortened. */
+static const char *shown_name(const char *key, char *out, size_t size)
+{
+	size_t i = 0;
+
+	for (; key[i] && i + 4 < size; i++) {
+		unsigned char c = (unsigned char)key[i];
+
+		out[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+	}
+	if (key[i]) {
+		memcpy(out + i, "...", 3);
+		i += 3;
+	}
+	out[i] = '\0';
+	return out;
+}
+
+/* Rejects members of obj other than names; prefix is how obj is shown. */
+static int check_members(const struct parser *p, struct json_object *obj, const char *prefix,
+			 const char *const *names, size_t n)
+{
+	struct json_object_iterator it = json_object_iter_begin(obj);
+	struct json_object_iterator end = json_object_iter_end(obj);
+
+	for (; !json_object_iter_equal(&it, &end); json_object_iter_next(&it)) {
+		const char *key = json_object_iter_peek_name(&it);
+		char shown[48];
+		size_t i = 0;
+
+		while (i < n && !streq(key, names[i]))
+			i++;
+		if (i == n) {
+			stele_err("%s: unknown field '%s%s'", p->name, prefix,
+				  shown_name(key, shown, sizeof(shown)));
+			return -EBADMSG;
+		}
+	}
+	return 0;
+}
+
+/* Finds the string member key of obj; *out is NULL if optional and absent. */
+static int string_member(const struct parser *p, struct json_object *obj, const char *prefix,
+			 const char *key, bool optional, struct json_object **out)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(obj, key, &v)) {
+		if (!optional) {
+			stele_err("%s: missing field '%s%s'", p->name, prefix, key);
+			return -EBADMSG;
+		}
+		v = NULL;
+	} else if (!json_object_is_type(v, json_type_string)) {
+		stele_err("%s: field '%s%s' is not a string", p->name, prefix, key);
+		return -EBADMSG;
+	}
+	*out = v;
+	return 0;
+}
+
+/* Decodes a base64 string into a new buffer, after head spare bytes. */
+static int decode_member(const struct parser *p, struct json_object *v, const char *prefix,
+			 const char *key, size_t head, uint8_t **out, size_t *out_len)
+{
+	const char *s = json_object_get_string(v);
+	size_t len = (size_t)json_object_get_string_len(v), bad, n;
+	_cleanup_free_ uint8_t *buf = NULL;
+
+	/* len is below STELE_ENVELOPE_MAX, head a little above the type's length. */
+	buf = malloc(head + len / 4 * 3 + 1);
+	if (!buf)
+		return -ENOMEM;
+	if (stele_b64_decode(s, len, buf + head, &n, &bad) < 0) {
+		stele_err("%s: field '%s%s': invalid base64 at offset %zu", p->name, prefix, key,
+			  bad);
+		return -EBADMSG;
+	}
+	*out = STEAL(buf);
+	*out_len = n;
+	return 0;
+}
+
+static int build_signature(const struct parser *p, struct json_object *sigs, size_t i,
+			   struct stele_signature *out)
+{
+	struct json_object *e = json_object_array_get_idx(sigs, i), *keyid, *sig;
+	char prefix[40];
+	int r;
+
+	snprintf(prefix, sizeof(prefix), "signatures[%zu].", i);
+	if (!json_object_is_type(e, json_type_object)) {
+		stele_err("%s: field 'signatures[%zu]' is not an object", p->name, i);
+		return -EBADMSG;
+	}
+	r = check_members(p, e, prefix, sig_names, ARRAY_SIZE(sig_names));
+	if (r < 0)
+		return r;
+	r = string_member(p, e, prefix, "keyid", true, &keyid);
+	if (r < 0)
+		return r;
+	r = string_member(p, e, prefix, "sig", false, &sig);
+	if (r < 0)
+		return r;
+	/* keyid is optional in DSSE. */
+	out->keyid = strdup(keyid ? json_object_get_string(keyid) : "");
+	if (!out->keyid)
+		return -ENOMEM;
+	r = decode_member(p, sig, prefix, "sig", 0, &out->sig, &out->sig_len);
+	if (r == 0 && out->sig_len == 0) {
+		stele_err("%s: field '%ssig' is empty", p->name, prefix);
+		r = -EBADMSG;
+	}
+	return r;
+}
+
+/* Checks the tree against the DSSE schema and makes the envelope from it. */
+static int build(struct parser *p, struct stele_envelope **out)
+{
+	struct stele_envelope *env = NULL;
+	struct json_object *type, *payload, *sigs;
+	size_t n;
+	int r;
+
+	r = check_members(p, p->top, "", top_names, ARRAY_SIZE(top_names));
+	if (r < 0)
+		return r;
+	r = string_member(p, p->top, "", "payloadType", false, &type);
+	if (r < 0)
+		return r;
+	r = string_member(p, p->top, "", "payload", false, &payload);
+	if (r < 0)
+		return r;
+	if (!json_object_object_get_ex(p->top, "signatures", &sigs)) {
+		stele_err("%s: missing field 'signatures'", p->name);
+		return -EBADMSG;
+	}
+	if (!json_object_is_type(sigs, json_type_array)) {
+		stele_err("%s: field 'signatures' is not an array", p->name);
+		return -EBADMSG;
+	}
+	n = json_object_array_length(sigs);
+	if (n == 0) {
+		stele_err("%s: field 'signatures' is empty", p->name);
+		return -EBADMSG;
+	}
+	if (n > STELE_ENVELOPE_MAX_SIGS) {
+		stele_err("%s: field 'signatures' has %zu entries, more than %d", p->name, n,
+			  STELE_ENVELOPE_MAX_SIGS);
+		return -EBADMSG;
+	}
+
+	env = calloc(1, sizeof(*env));
+	if (!env)
+		return -ENOMEM;
+	env->payload_type = strdup(json_object_get_string(type));
+	env->sigs = calloc(n, sizeof(*env->sigs));
+	if (!env->payload_type || !env->sigs) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		env->n_sigs = i + 1;
+		r = build_signature(p, sigs, i, &env->sigs[i]);
+		if (r < 0)
+			goto fail;
+	}
+	/* Room in front of the payload for the PAE prefix; the type is short
+	 * next to SIZE_MAX, being part of the input. */
+	env->head = pae_head_max(strlen(env->payload_type));
+	r = decode_member(p, payload, "", "payload", env->head, &env->buf, &env->payload_len);
+	if (r < 0)
+		goto fail;
+	*out = env;
+	return 0;
+fail:
+	stele_envelope_free(env);
+	return r;
+}
+
+static int too_big(const char *name)
+{
+	stele_err("%s: envelope larger than %zu bytes", name ? name : "envelope",
+		  STELE_ENVELOPE_MAX);
+	return -EFBIG;
+}
+
+int stele_envelope_parse(const char *text, size_t len, const char *name,
+			 struct stele_envelope **out)
+{
+	struct parser p;
+	int r;
+
+	if (len > STELE_ENVELOPE_MAX)
+		return too_big(name);
+	r = parser_init(&p, name);
+	for (size_t off = 0; r == 0 && off < len; off += CHUNK)
+		r = parser_feed(&p, text + off, len - off < CHUNK ? len - off : CHUNK);
+	if (r == 0)
+		r = parser_finish(&p);
+	if (r == 0)
+		r = build(&p, out);
+	parser_free(&p);
+	return r;
+}
+
+int stele_envelope_read(int fd, const char *name, struct stele_envelope **out)
+{
+	_cleanup_free_ char *chunk = NULL;
+	struct parser p;
+	struct stat st;
+	size_t total = 0;
+	int r;
+
+	if (!name)
+		name = "envelope";
+	if (fstat(fd, &st) < 0) {
+		r = neg_errno();
+		stele_err("%s: cannot stat: %s", name, strerror(-r));
+		return r;
+	}
+	/* Refuse a big file before reading it; a pipe is capped as it is read. */
+	if (S_ISREG(st.st_mode) && (uintmax_t)st.st_size > STELE_ENVELOPE_MAX)
+		return too_big(name);
+	chunk = malloc(CHUNK);
+	if (!chunk)
+		return -ENOMEM;
+	r = parser_init(&p, name);
+	while (r == 0) {
+		ssize_t n = read(fd, chunk, CHUNK);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = neg_errno();
+			stele_err("%s: read failed: %s", name, strerror(-r));
+			break;
+		}
+		if (n == 0) {
+			r = parser_finish(&p);
+			if (r == 0)
+				r = build(&p, out);
+			break;
+		}
+		if ((size_t)n > STELE_ENVELOPE_MAX - total) {
+			r = too_big(name);
+			break;
+		}
+		total += (size_t)n;
+		r = parser_feed(&p, chunk, (size_t)n);
+	}
+	parser_free(&p);
+	return r;
+}
