@@ -18,7 +18,7 @@
 #include "util.h"
 
 #define XATTR_VALUE_MAX 65536
-#define MAX_XATTRS 64
+#define MAX_XATTRS	64
 
 struct reader {
 	const char *name;
@@ -69,8 +69,9 @@ static int hash_data(struct reader *rd, struct stele_entry *e)
 	while ((r = archive_read_data_block(rd->a, &buf, &size, &offset)) == ARCHIVE_OK) {
 		/* Sparse members: the holes read as zeros. */
 		while (pos < (uint64_t)offset) {
-			size_t n = (uint64_t)offset - pos > sizeof(zeros) ? sizeof(zeros)
-									: (size_t)((uint64_t)offset - pos);
+			size_t n = (uint64_t)offset - pos > sizeof(zeros)
+				       ? sizeof(zeros)
+				       : (size_t)((uint64_t)offset - pos);
 			EVP_DigestUpdate(rd->md, zeros, n);
 			pos += n;
 		}
@@ -90,6 +91,12 @@ static int hash_data(struct reader *rd, struct stele_entry *e)
 	return 0;
 }
 
+static int xattr_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct stele_xattr *)a)->name, ((const struct stele_xattr *)b)->name);
+}
+
+/* The member's extended attributes, sorted by name as the tree walk gives them. */
 static int read_xattrs(struct reader *rd, struct archive_entry *ae, struct stele_entry *e,
 		       struct stele_xattr *xs)
 {
@@ -100,7 +107,26 @@ static int read_xattrs(struct reader *rd, struct archive_entry *ae, struct stele
 
 	archive_entry_xattr_reset(ae);
 	while (archive_entry_xattr_next(ae, &name, &value, &len) == ARCHIVE_OK) {
+		bool dup = false;
+
 		if (streq(name, "security.selinux"))
+			continue;
+		/*
+		 * bsdtar writes each attribute twice, as LIBARCHIVE.xattr and
+		 * SCHILY.xattr, and libarchive returns both: one attribute, unless
+		 * the two values disagree.
+		 */
+		for (uint32_t i = 0; i < n && !dup; i++) {
+			if (!streq(xs[i].name, name))
+				continue;
+			if (xs[i].len != len || memcmp(xs[i].value, value, len) != 0)
+				return bad(rd,
+					   "%s: member '%s': two values for extended "
+					   "attribute '%s'",
+					   rd->name, e->path, name);
+			dup = true;
+		}
+		if (dup)
 			continue;
 		if (n == MAX_XATTRS || len > XATTR_VALUE_MAX || !*name)
 			return bad(rd, "%s: member '%s': bad or too many extended attributes",
@@ -110,6 +136,7 @@ static int read_xattrs(struct reader *rd, struct archive_entry *ae, struct stele
 		xs[n].len = len;
 		n++;
 	}
+	qsort(xs, n, sizeof(*xs), xattr_cmp);
 	e->xattrs = xs;
 	e->n_xattrs = n;
 	return 0;
@@ -153,8 +180,9 @@ static int read_member(struct reader *rd, struct archive_entry *ae)
 	int r;
 
 	if (!name || normalize(name, rd->path, sizeof(rd->path)) < 0)
-		return bad(rd, "%s: member '%s': unsafe or invalid path (absolute, '..' or empty "
-			       "component)",
+		return bad(rd,
+			   "%s: member '%s': unsafe or invalid path (absolute, '..' or empty "
+			   "component)",
 			   rd->name, name ? name : "");
 	base = strrchr(rd->path, '/');
 	if (base && strncmp(base + 1, ".wh.", 4) == 0)
@@ -239,8 +267,9 @@ static int resolve_hardlinks(struct reader *rd)
 			continue;
 		t = stele_manifest_find(m, e->link);
 		if (!t || t->type != STELE_T_FILE || is_hardlink(t))
-			return bad(rd, "%s: member '%s': hard link to '%s', which is not a file in "
-				       "the archive",
+			return bad(rd,
+				   "%s: member '%s': hard link to '%s', which is not a file in "
+				   "the archive",
 				   rd->name, e->path, e->link);
 		t->nlink++;
 	}
@@ -261,11 +290,24 @@ static int resolve_hardlinks(struct reader *rd)
 	return 0;
 }
 
-static bool under(const char *path, const char *dir)
+/*
+ * Is a directory above path excluded? Each is flagged when emitted, before
+ * its subtree, which need not follow it: "./a b" and "./a.d" sort between
+ * "./a" and "./a/c".
+ */
+static bool below_excluded(struct reader *rd, const char *path)
 {
-	size_t n = strlen(dir);
+	for (const char *s = strrchr(path, '/'); s && s > path + 1;
+	     s = memrchr(path, '/', (size_t)(s - path))) {
+		struct stele_entry *a;
 
-	return strncmp(path, dir, n) == 0 && path[n] == '/';
+		memcpy(rd->target, path, (size_t)(s - path));
+		rd->target[s - path] = '\0';
+		a = stele_manifest_find(rd->m, rd->target);
+		if (a && (a->flags & STELE_E_IGNORE))
+			return true;
+	}
+	return false;
 }
 
 static unsigned depth_of(const char *path)
@@ -278,40 +320,62 @@ static unsigned depth_of(const char *path)
 }
 
 /* Checks every member's parent and reports them, skipping excluded subtrees. */
-static int emit(struct reader *rd, const struct stele_exclude *ex,
-		const struct stele_walk_ops *ops, void *ud)
+static int emit(struct reader *rd, const struct stele_exclude *ex, const struct stele_walk_ops *ops,
+		void *ud)
 {
 	struct stele_manifest *m = rd->m;
-	const char *skip = NULL;
 	int r;
 
 	for (size_t i = 0; i < m->n_entries; i++) {
 		struct stele_entry *e = &m->entries[i];
 		char *slash = strrchr(e->path, '/');
 
-		if (skip && under(e->path, skip))
+		if (below_excluded(rd, e->path))
 			continue;
-		skip = NULL;
 		if (slash) {
 			struct stele_entry *parent;
 
-			*slash = '\0';
-			parent = stele_manifest_find(m, e->path);
-			*slash = '/';
+			/*
+			 * Look the parent up by a copy: cutting e->path in place
+			 * would break the table's order under the binary search,
+			 * which could then find e itself.
+			 */
+			memcpy(rd->target, e->path, (size_t)(slash - e->path));
+			rd->target[slash - e->path] = '\0';
+			parent = stele_manifest_find(m, rd->target);
 			if (!parent || parent->type != STELE_T_DIR)
 				return bad(rd, "%s: member '%s': parent is %s", rd->name, e->path,
 					   parent ? "not a directory (a path through a symlink?)"
 						  : "missing from the archive");
 		}
 		if (stele_exclude_match(ex, e->path, depth_of(e->path))) {
-			skip = e->path;
 			r = ops->excluded ? ops->excluded(ud, e) : 0;
+			e->flags |= STELE_E_IGNORE;
 		} else {
 			r = ops->entry(ud, e, -1);
 		}
 		if (r < 0)
 			return r;
 	}
+	return 0;
+}
+
+static int member_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct stele_entry *)a)->path, ((const struct stele_entry *)b)->path);
+}
+
+/* Sorts the members by path, as stele_manifest_finish would, naming a duplicate. */
+static int sort_members(struct reader *rd)
+{
+	struct stele_manifest *m = rd->m;
+
+	if (m->n_entries)
+		qsort(m->entries, m->n_entries, sizeof(*m->entries), member_cmp);
+	for (size_t i = 1; i < m->n_entries; i++)
+		if (streq(m->entries[i - 1].path, m->entries[i].path))
+			return bad(rd, "%s: member '%s' appears twice", rd->name,
+				   m->entries[i].path);
 	return 0;
 }
 
@@ -351,12 +415,9 @@ int stele_archive_walk(const char *path, const struct stele_exclude *ex,
 	r = add_root(&rd);
 	if (r < 0)
 		goto out;
-	r = stele_manifest_finish(rd.m);
-	if (r < 0) {
-		stele_err("%s: the archive holds a member twice", path);
-		r = -EBADMSG;
+	r = sort_members(&rd);
+	if (r < 0)
 		goto out;
-	}
 	r = resolve_hardlinks(&rd);
 	if (r == 0)
 		r = emit(&rd, ex, ops, ud);

@@ -14,10 +14,10 @@
 #include "timefmt.h"
 #include "util.h"
 
-#define PAYLOAD_MAX ((size_t)384 << 20)
+#define PAYLOAD_MAX	((size_t)384 << 20)
 #define XATTR_VALUE_MAX 65536
-#define MAX_XATTRS 64
-#define DEFAULTS "/set type=file uid=0 gid=0 mode=0644\n"
+#define MAX_XATTRS	64
+#define DEFAULTS	"/set type=file uid=0 gid=0 mode=0644\n"
 
 /* Writing. */
 
@@ -98,8 +98,9 @@ static int put_header(struct stele_buf *b, const struct stele_manifest *m)
 	if (r >= 0)
 		r = stele_mtree_encode(b, m->name);
 	if (r >= 0)
-		r = stele_buf_printf(b, "\n#stele.version %" PRIu64 "\n#stele.created %s\n"
-					"#stele.expires %s\n",
+		r = stele_buf_printf(b,
+				     "\n#stele.version %" PRIu64 "\n#stele.created %s\n"
+				     "#stele.expires %s\n",
 				     m->version, created, expires);
 	if (r >= 0 && m->profile)
 		r = stele_buf_printf(b, "#stele.profile %s\n", m->profile);
@@ -113,6 +114,26 @@ static int put_header(struct stele_buf *b, const struct stele_manifest *m)
 	return r;
 }
 
+/* Never writes what the parser, bsdtar or mtree would refuse to read back. */
+static int check_lines(const struct stele_buf *b)
+{
+	size_t line = 1;
+
+	for (const char *s = b->data, *end = b->data + b->len; s < end; line++) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+
+		if (!nl)
+			nl = end;
+		if ((size_t)(nl - s) > STELE_MTREE_LINE_MAX) {
+			stele_err("payload line %zu ('%.40s...') would be longer than %d bytes",
+				  line, s, STELE_MTREE_LINE_MAX);
+			return -E2BIG;
+		}
+		s = nl + 1;
+	}
+	return 0;
+}
+
 int stele_manifest_write(const struct stele_manifest *m, char **out, size_t *len)
 {
 	struct stele_buf b;
@@ -121,6 +142,11 @@ int stele_manifest_write(const struct stele_manifest *m, char **out, size_t *len
 
 	if (!m->name || !m->have_version || !m->have_times)
 		return -EINVAL;
+	if (m->created < 0 || m->created > STELE_TIME_MAX || m->expires < 0 ||
+	    m->expires > STELE_TIME_MAX) {
+		stele_err("manifest times must lie between 1970 and the end of 9999");
+		return -ERANGE;
+	}
 	stele_buf_init(&b, PAYLOAD_MAX);
 	r = put_header(&b, m);
 	for (size_t i = 0; r >= 0 && i < m->n_entries; i++) {
@@ -138,6 +164,8 @@ int stele_manifest_write(const struct stele_manifest *m, char **out, size_t *len
 		if (r >= 0)
 			r = put_xattrs(&b, e);
 	}
+	if (r >= 0)
+		r = check_lines(&b);
 	if (r < 0) {
 		stele_buf_free(&b);
 		return r;
@@ -283,7 +311,8 @@ static int apply_word(struct parser *p, struct proto *pr, char *w)
 			goto bad_value;
 		pr->set |= K_SHA256;
 	} else if (streq(w, "link")) {
-		if (stele_mtree_decode(v) <= 0)
+		t = stele_mtree_decode(v);
+		if (t <= 0 || t > STELE_PATH_MAX)
 			goto bad_value;
 		pr->link = v;
 		pr->set |= K_LINK;
@@ -383,8 +412,8 @@ static int parse_entry(struct parser *p, char *line)
 			return r;
 	}
 	if (check_entry(p, &pr) < 0)
-		return bad(p, "%s: line %zu: '%s' lacks a keyword its type needs", p->name,
-			   p->line, path);
+		return bad(p, "%s: line %zu: '%s' lacks a keyword its type needs", p->name, p->line,
+			   path);
 	prev = p->m->n_entries ? &p->m->entries[p->m->n_entries - 1] : NULL;
 	if (prev && strcmp(prev->path, path) >= 0)
 		return bad(p, "%s: line %zu: '%s' is out of order or repeated", p->name, p->line,
@@ -406,12 +435,15 @@ static int parse_xattr(struct parser *p, char *rest)
 {
 	struct stele_entry *e = p->m->n_entries ? &p->m->entries[p->m->n_entries - 1] : NULL;
 	char *path = next_word(&rest), *name = next_word(&rest), *value = next_word(&rest);
-	struct stele_xattr *x;
+	struct stele_xattr xs[MAX_XATTRS];
 	size_t len;
 
-	if (!value || next_word(&rest) || stele_mtree_decode(path) < 0 ||
+	/* An empty value is written as nothing at all. */
+	if (!name || next_word(&rest) || stele_mtree_decode(path) < 0 ||
 	    stele_mtree_decode(name) <= 0)
 		return bad(p, "%s: line %zu: malformed #stele.xattr", p->name, p->line);
+	if (!value)
+		value = path + strlen(path);
 	if (!e || !streq(e->path, path))
 		return bad(p, "%s: line %zu: #stele.xattr for '%s' does not follow its entry",
 			   p->name, p->line, path);
@@ -420,16 +452,20 @@ static int parse_xattr(struct parser *p, char *rest)
 	if (strlen(value) > stele_b64_encoded_len(XATTR_VALUE_MAX) ||
 	    stele_b64_decode(value, strlen(value), (uint8_t *)value, &len, NULL) < 0)
 		return bad(p, "%s: line %zu: bad xattr value", p->name, p->line);
-	/* The arena cannot grow an array in place: copy into a new one. */
-	x = stele_manifest_memdup(p->m, e->xattrs, (e->n_xattrs + 1) * sizeof(*x));
-	if (!x)
+	/*
+	 * The arena cannot grow an array in place: build the longer array here
+	 * and copy it into a new one (e->xattrs is NULL for the first one).
+	 */
+	if (e->n_xattrs)
+		memcpy(xs, e->xattrs, e->n_xattrs * sizeof(*xs));
+	xs[e->n_xattrs].name = stele_manifest_strdup(p->m, name);
+	xs[e->n_xattrs].value = stele_manifest_memdup(p->m, value, len);
+	xs[e->n_xattrs].len = len;
+	if (!xs[e->n_xattrs].name || !xs[e->n_xattrs].value)
 		return -ENOMEM;
-	x[e->n_xattrs].name = stele_manifest_strdup(p->m, name);
-	x[e->n_xattrs].value = stele_manifest_memdup(p->m, value, len);
-	x[e->n_xattrs].len = len;
-	if (!x[e->n_xattrs].name || !x[e->n_xattrs].value)
+	e->xattrs = stele_manifest_memdup(p->m, xs, (e->n_xattrs + 1) * sizeof(*xs));
+	if (!e->xattrs)
 		return -ENOMEM;
-	e->xattrs = x;
 	e->n_xattrs++;
 	return 0;
 }
@@ -452,6 +488,8 @@ static int parse_directive(struct parser *p, char *line)
 	int64_t t;
 	int r;
 
+	if (!key)
+		return bad(p, "%s: line %zu: #stele. without a directive", p->name, p->line);
 	if (streq(key, "xattr"))
 		return parse_xattr(p, rest);
 	value = next_word(&rest);
@@ -490,14 +528,13 @@ static int parse_directive(struct parser *p, char *line)
 			r = stele_manifest_set_profile(p->m, value);
 	} else if (streq(key, "exclude")) {
 		if (p->m->n_entries)
-			return bad(p, "%s: line %zu: #stele.exclude after the first entry",
-				   p->name, p->line);
+			return bad(p, "%s: line %zu: #stele.exclude after the first entry", p->name,
+				   p->line);
 		if (stele_mtree_decode(value) <= 0)
 			return bad(p, "%s: line %zu: bad exclude pattern", p->name, p->line);
 		r = stele_manifest_add_exclude(p->m, value);
 	} else {
-		return bad(p, "%s: line %zu: unknown directive '#stele.%s'", p->name, p->line,
-			   key);
+		return bad(p, "%s: line %zu: unknown directive '#stele.%s'", p->name, p->line, key);
 	}
 	return r;
 }
@@ -529,8 +566,8 @@ static int check_complete(struct parser *p)
 		unsigned bit;
 		const char *what;
 	} required[] = {
-		{H_MANIFEST, "manifest"}, {H_NAME, "name"},	  {H_VERSION, "version"},
-		{H_CREATED, "created"},	  {H_EXPIRES, "expires"},
+	    {H_MANIFEST, "manifest"}, {H_NAME, "name"},	      {H_VERSION, "version"},
+	    {H_CREATED, "created"},   {H_EXPIRES, "expires"},
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(required); i++)

@@ -40,6 +40,7 @@ int stele_time_parse(const char *s, int64_t *out)
 {
 	int y, mo, d, h, mi, sec, oh = 0, om = 0, sign = 0;
 	struct tm tm = {0};
+	int64_t t;
 	const char *p;
 
 	if (strlen(s) < 20 || !digits(s, 4, &y) || s[4] != '-' || !digits(s + 5, 2, &mo) ||
@@ -76,7 +77,11 @@ int stele_time_parse(const char *s, int64_t *out)
 	tm.tm_hour = h;
 	tm.tm_min = mi;
 	tm.tm_sec = sec;
-	*out = (int64_t)timegm(&tm) - sign * (oh * 3600 + om * 60);
+	t = (int64_t)timegm(&tm) - sign * (oh * 3600 + om * 60);
+	/* An offset can carry the time out of what stele_time_format writes. */
+	if (t < 0 || t > STELE_TIME_MAX)
+		return -EINVAL;
+	*out = t;
 	return 0;
 }
 
