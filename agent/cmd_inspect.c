@@ -38,8 +38,8 @@ static void print_counts(struct stele_manifest *m)
 	printf("), %" PRIu64 " bytes; %zu excluded paths present at seal\n", bytes, ignored);
 }
 
-static void print_manifest(struct stele_envelope *env, struct stele_manifest *m,
-			   const char *digest, const struct stele_trust_result *tr)
+static void print_manifest(struct stele_envelope *env, struct stele_manifest *m, const char *digest,
+			   const struct stele_trust_result *tr)
 {
 	char created[STELE_TIME_LEN], expires[STELE_TIME_LEN];
 
@@ -73,10 +73,10 @@ static void print_manifest(struct stele_envelope *env, struct stele_manifest *m,
 int cmd_inspect(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"mtree", no_argument, NULL, 'm'},
-		{"trust", required_argument, NULL, 't'},
-		{"help", no_argument, NULL, 'h'},
-		{0},
+	    {"mtree", no_argument, NULL, 'm'},
+	    {"trust", required_argument, NULL, 't'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	struct stele_envelope *env = NULL;
 	struct stele_manifest *m = NULL;

@@ -21,7 +21,7 @@
 #include "util.h"
 #include "verify.h"
 
-#define MAX_KEYS 16
+#define MAX_KEYS	 16
 #define DEFAULT_LIFETIME (90 * 86400)
 
 struct seal_opts {
@@ -34,11 +34,15 @@ struct seal_opts {
 static int parse_args(struct seal_opts *o, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"key", required_argument, NULL, 'k'},	   {"name", required_argument, NULL, 'n'},
-		{"version", required_argument, NULL, 'v'}, {"expires", required_argument, NULL, 'e'},
-		{"exclude", required_argument, NULL, 'x'}, {"profile", required_argument, NULL, 'p'},
-		{"out", required_argument, NULL, 'o'},	   {"help", no_argument, NULL, 'h'},
-		{0},
+	    {"key", required_argument, NULL, 'k'},
+	    {"name", required_argument, NULL, 'n'},
+	    {"version", required_argument, NULL, 'v'},
+	    {"expires", required_argument, NULL, 'e'},
+	    {"exclude", required_argument, NULL, 'x'},
+	    {"profile", required_argument, NULL, 'p'},
+	    {"out", required_argument, NULL, 'o'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	int c, r;
 
@@ -135,8 +139,7 @@ static int load_keys(const struct seal_opts *o, struct stele_key **keys)
 	return 0;
 }
 
-static int walk_source(const char *source, const struct stele_exclude *ex,
-		       struct stele_manifest *m)
+static int walk_source(const char *source, const struct stele_exclude *ex, struct stele_manifest *m)
 {
 	struct stat st;
 	_cleanup_close_ int fd = -1;
@@ -156,8 +159,8 @@ static int walk_source(const char *source, const struct stele_exclude *ex,
 }
 
 /* Signs the payload with every key and serializes the envelope. */
-static int sign(struct stele_key **keys, size_t n_keys, const char *payload, size_t len,
-		char **out, size_t *out_len)
+static int sign(struct stele_key **keys, size_t n_keys, const char *payload, size_t len, char **out,
+		size_t *out_len)
 {
 	struct stele_envelope *env = NULL;
 	const uint8_t *pae;

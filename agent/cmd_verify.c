@@ -38,9 +38,12 @@ static void remember_error(const char *msg)
 static int parse_args(struct verify_opts *o, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{"manifest", required_argument, NULL, 'm'}, {"trust", required_argument, NULL, 't'},
-		{"threshold", required_argument, NULL, 'k'}, {"json", no_argument, NULL, 'j'},
-		{"help", no_argument, NULL, 'h'},	      {0},
+	    {"manifest", required_argument, NULL, 'm'},
+	    {"trust", required_argument, NULL, 't'},
+	    {"threshold", required_argument, NULL, 'k'},
+	    {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, 'h'},
+	    {0},
 	};
 	char *end;
 	int c;
@@ -113,8 +116,7 @@ static int compare(struct stele_manifest *m, const char *target, struct stele_re
 	return r;
 }
 
-static void print_summary(const struct stele_loaded *l, const struct stele_report *rep,
-			  double secs)
+static void print_summary(const struct stele_loaded *l, const struct stele_report *rep, double secs)
 {
 	printf("%s: image %s version %" PRIu64 ", %" PRIu64 " entries, %" PRIu64
 	       " files, %.1f MB hashed in %.2f s\n",
@@ -144,7 +146,7 @@ int cmd_verify(int argc, char **argv)
 	stele_trust_free(trust);
 	if (r < 0) {
 		code = r == -EKEYREJECTED || r == -EKEYEXPIRED || r == -EBADMSG ? EXIT_UNTRUSTED
-										 : EXIT_ERROR;
+										: EXIT_ERROR;
 		if (o.json)
 			report_print_json(stdout, code == EXIT_UNTRUSTED ? "untrusted" : "error",
 					  NULL, NULL, 0, last_error);

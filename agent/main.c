@@ -15,14 +15,14 @@
 #include "util.h"
 
 static const struct command commands[] = {
-	{"keygen", cmd_keygen, "make a new signing key pair", "keygen --out KEY"},
-	{"seal", cmd_seal, "write the signed manifest of a tree or an archive",
-	 "seal --key KEY [--key KEY2 ...] --name NAME --version N [--expires 90d|RFC3339]\n"
-	 "             [--exclude PATTERN ...] [--profile cloud] --out MANIFEST SOURCE"},
-	{"verify", cmd_verify, "check a tree or an archive against a signed manifest",
-	 "verify --manifest MANIFEST --trust KEY.pub|DIR [--threshold K] [--json] ROOT|ARCHIVE"},
-	{"inspect", cmd_inspect, "show what a manifest says",
-	 "inspect [--mtree] [--trust KEY.pub|DIR] MANIFEST"},
+    {"keygen", cmd_keygen, "make a new signing key pair", "keygen --out KEY"},
+    {"seal", cmd_seal, "write the signed manifest of a tree or an archive",
+     "seal --key KEY [--key KEY2 ...] --name NAME --version N [--expires 90d|RFC3339]\n"
+     "             [--exclude PATTERN ...] [--profile cloud] --out MANIFEST SOURCE"},
+    {"verify", cmd_verify, "check a tree or an archive against a signed manifest",
+     "verify --manifest MANIFEST --trust KEY.pub|DIR [--threshold K] [--json] ROOT|ARCHIVE"},
+    {"inspect", cmd_inspect, "show what a manifest says",
+     "inspect [--mtree] [--trust KEY.pub|DIR] MANIFEST"},
 };
 
 void cli_error(const char *fmt, ...)

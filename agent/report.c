@@ -41,8 +41,8 @@ static void detail(char *out, size_t n, const struct stele_diff *d, unsigned kin
 
 	switch (kind) {
 	case STELE_D_MODIFIED:
-		if (w->size != g->size && g->type == STELE_T_FILE && (d->kinds & STELE_D_ADDED) == 0 &&
-		    g->size)
+		if (w->size != g->size && g->type == STELE_T_FILE &&
+		    (d->kinds & STELE_D_ADDED) == 0 && g->size)
 			snprintf(out, n, "size %" PRIu64 " -> %" PRIu64, w->size, g->size);
 		else
 			snprintf(out, n, "content differs");
@@ -175,6 +175,6 @@ void report_print_json(FILE *f, const char *result, const struct stele_loaded *l
 	}
 	fprintf(f, "%s\n",
 		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							  JSON_C_TO_STRING_NOSLASHESCAPE));
+						      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }

@@ -19,7 +19,7 @@ void stele_buf_init(struct stele_buf *b, size_t max);
 int stele_buf_append(struct stele_buf *b, const void *p, size_t n);
 int stele_buf_puts(struct stele_buf *b, const char *s);
 int stele_buf_printf(struct stele_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 /* Hands the data to the caller (who frees it) and empties the buffer. */
 char *stele_buf_steal(struct stele_buf *b, size_t *len);

@@ -14,9 +14,9 @@
 #define MAX_PATTERNS 4096
 
 struct pattern {
-	char *text;	   /* "./var/log" */
-	size_t literal;	   /* length of the prefix before the first wildcard */
-	unsigned depth;	   /* number of components */
+	char *text;	/* "./var/log" */
+	size_t literal; /* length of the prefix before the first wildcard */
+	unsigned depth; /* number of components */
 	bool wild;
 };
 
@@ -26,42 +26,42 @@ struct stele_exclude {
 };
 
 static const char *const profile_default[] = {
-	"/proc", "/sys", "/dev", "/run", "/tmp", "/var", "/mnt", "/media", "/lost+found",
+    "/proc", "/sys", "/dev", "/run", "/tmp", "/var", "/mnt", "/media", "/lost+found",
 };
 
 /* What cloud-init and a first boot legitimately write outside /var and /run. */
 static const char *const profile_cloud[] = {
-	"/etc/ssh/ssh_host_*",
-	"/etc/ssh/sshd_config.d/50-cloud-init.conf",
-	"/etc/machine-id",
-	"/etc/hostname",
-	"/etc/hosts",
-	"/etc/resolv.conf",
-	"/etc/fstab",
-	"/etc/timezone",
-	"/etc/localtime",
-	"/etc/default/locale",
-	"/etc/adjtime",
-	"/etc/.pwd.lock",
-	"/etc/passwd",
-	"/etc/passwd-",
-	"/etc/shadow",
-	"/etc/shadow-",
-	"/etc/group",
-	"/etc/group-",
-	"/etc/gshadow",
-	"/etc/gshadow-",
-	"/etc/subuid",
-	"/etc/subuid-",
-	"/etc/subgid",
-	"/etc/subgid-",
-	"/etc/sudoers.d/90-cloud-init-users",
-	"/etc/network/interfaces.d/50-cloud-init",
-	"/etc/netplan/50-cloud-init.yaml",
-	"/etc/systemd/network/10-cloud-init-*",
-	"/boot/grub/grubenv",
-	"/home",
-	"/root/.ssh",
+    "/etc/ssh/ssh_host_*",
+    "/etc/ssh/sshd_config.d/50-cloud-init.conf",
+    "/etc/machine-id",
+    "/etc/hostname",
+    "/etc/hosts",
+    "/etc/resolv.conf",
+    "/etc/fstab",
+    "/etc/timezone",
+    "/etc/localtime",
+    "/etc/default/locale",
+    "/etc/adjtime",
+    "/etc/.pwd.lock",
+    "/etc/passwd",
+    "/etc/passwd-",
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/group",
+    "/etc/group-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/subuid",
+    "/etc/subuid-",
+    "/etc/subgid",
+    "/etc/subgid-",
+    "/etc/sudoers.d/90-cloud-init-users",
+    "/etc/network/interfaces.d/50-cloud-init",
+    "/etc/netplan/50-cloud-init.yaml",
+    "/etc/systemd/network/10-cloud-init-*",
+    "/boot/grub/grubenv",
+    "/home",
+    "/root/.ssh",
 };
 
 int stele_exclude_new(struct stele_exclude **out)
@@ -145,8 +145,7 @@ bool stele_exclude_match(const struct stele_exclude *ex, const char *path, unsig
 		/* Cheap tests first: a wildcard never crosses "/". */
 		if (p->depth != depth || strncmp(p->text, path, p->literal) != 0)
 			continue;
-		if (!p->wild ? path[p->literal] == '\0'
-			     : fnmatch(p->text, path, FNM_PATHNAME) == 0)
+		if (!p->wild ? path[p->literal] == '\0' : fnmatch(p->text, path, FNM_PATHNAME) == 0)
 			return true;
 	}
 	return false;

@@ -77,8 +77,8 @@ int stele_load(const char *path, const struct stele_trust *trust, size_t thresho
 	return 0;
 }
 
-int stele_load_unverified(const char *path, struct stele_envelope **env,
-			  struct stele_manifest **m, char digest[65])
+int stele_load_unverified(const char *path, struct stele_envelope **env, struct stele_manifest **m,
+			  char digest[65])
 {
 	struct stele_envelope *e = NULL;
 	int r = read_envelope(path, &e);

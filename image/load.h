@@ -25,8 +25,8 @@ int stele_load(const char *path, const struct stele_trust *trust, size_t thresho
 	       struct stele_loaded *out);
 
 /* Parses without checking signatures or expiry, for display only. */
-int stele_load_unverified(const char *path, struct stele_envelope **env,
-			  struct stele_manifest **m, char digest[65]);
+int stele_load_unverified(const char *path, struct stele_envelope **env, struct stele_manifest **m,
+			  char digest[65]);
 
 void stele_loaded_clear(struct stele_loaded *l);
 

@@ -205,7 +205,8 @@ int stele_manifest_add(struct stele_manifest *m, const struct stele_entry *src)
 			struct stele_xattr *x = &e->xattrs[i];
 
 			x->name = stele_manifest_strdup(m, src->xattrs[i].name);
-			x->value = stele_manifest_memdup(m, src->xattrs[i].value, src->xattrs[i].len);
+			x->value =
+			    stele_manifest_memdup(m, src->xattrs[i].value, src->xattrs[i].len);
 			x->len = src->xattrs[i].len;
 			if (!x->name || !x->value)
 				return -ENOMEM;
@@ -261,9 +262,9 @@ struct stele_entry *stele_manifest_find(struct stele_manifest *m, const char *pa
 }
 
 static const char *const type_names[] = {
-	[STELE_T_FILE] = "file", [STELE_T_DIR] = "dir",	  [STELE_T_LINK] = "link",
-	[STELE_T_CHAR] = "char", [STELE_T_BLOCK] = "block", [STELE_T_FIFO] = "fifo",
-	[STELE_T_SOCKET] = "socket",
+    [STELE_T_FILE] = "file",	 [STELE_T_DIR] = "dir",	    [STELE_T_LINK] = "link",
+    [STELE_T_CHAR] = "char",	 [STELE_T_BLOCK] = "block", [STELE_T_FIFO] = "fifo",
+    [STELE_T_SOCKET] = "socket",
 };
 
 const char *stele_type_name(enum stele_type t)

@@ -114,7 +114,7 @@ int stele_seal_tree(int rootfd, const struct stele_exclude *ex, unsigned threads
 		    struct stele_manifest *m)
 {
 	const struct stele_walk_ops ops = {
-		.entry = on_entry, .excluded = on_excluded, .mount = on_mount, .error = on_error};
+	    .entry = on_entry, .excluded = on_excluded, .mount = on_mount, .error = on_error};
 	struct sealer s = {.m = m};
 	int r, r2;
 

@@ -16,8 +16,8 @@
 #define HASH_QUEUE 256
 
 static const char *const kind_names[] = {
-	"modified", "mode",    "owner",	  "type",  "link",  "nlink",
-	"device",   "xattr",   "added",	  "missing", "mount", "unreadable",
+    "modified", "mode",	 "owner", "type",    "link",  "nlink",
+    "device",	"xattr", "added", "missing", "mount", "unreadable",
 };
 
 const char *stele_diff_kind_name(unsigned bit)
@@ -327,8 +327,7 @@ static int verifier_finish(struct verifier *v, int r, struct stele_report **out)
 int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
 		      unsigned threads, struct stele_report **out)
 {
-	const struct stele_walk_ops ops = {
-		.entry = on_entry, .mount = on_mount, .error = on_error};
+	const struct stele_walk_ops ops = {.entry = on_entry, .mount = on_mount, .error = on_error};
 	struct verifier v;
 	struct tree_ctx t = {.v = &v};
 	int r = verifier_init(&v, m);
@@ -345,11 +344,10 @@ int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_e
 	return verifier_finish(&v, r, out);
 }
 
-int stele_verify_archive(struct stele_manifest *m, const char *path,
-			 const struct stele_exclude *ex, struct stele_report **out)
+int stele_verify_archive(struct stele_manifest *m, const char *path, const struct stele_exclude *ex,
+			 struct stele_report **out)
 {
-	const struct stele_walk_ops ops = {
-		.entry = on_entry, .mount = on_mount, .error = on_error};
+	const struct stele_walk_ops ops = {.entry = on_entry, .mount = on_mount, .error = on_error};
 	struct verifier v;
 	struct tree_ctx t = {.v = &v};
 	int r = verifier_init(&v, m);

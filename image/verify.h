@@ -28,7 +28,7 @@ enum {
 struct stele_diff {
 	char *path;
 	unsigned kinds;
-	int err; /* for STELE_D_UNREADABLE: negative errno */
+	int err;		 /* for STELE_D_UNREADABLE: negative errno */
 	struct stele_entry want; /* from the manifest (zeroed if added) */
 	struct stele_entry got;	 /* as found (zeroed if missing) */
 };
@@ -65,8 +65,8 @@ int stele_seal_archive(const char *path, const struct stele_exclude *ex, struct 
  */
 int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
 		      unsigned threads, struct stele_report **out);
-int stele_verify_archive(struct stele_manifest *m, const char *path,
-			 const struct stele_exclude *ex, struct stele_report **out);
+int stele_verify_archive(struct stele_manifest *m, const char *path, const struct stele_exclude *ex,
+			 struct stele_report **out);
 
 void stele_report_free(struct stele_report *r);
 

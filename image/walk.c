@@ -14,9 +14,9 @@
 #include "mtree.h"
 #include "util.h"
 
-#define XATTR_LIST_MAX_BYTES 65536
+#define XATTR_LIST_MAX_BYTES  65536
 #define XATTR_VALUE_MAX_BYTES 65536
-#define MAX_XATTRS 64
+#define MAX_XATTRS	      64
 
 struct walker {
 	const struct stele_exclude *ex;
