@@ -28,6 +28,12 @@ int cmd_inspect(int argc, char **argv);
 /* Prints "stele: " and the message to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/*
+ * Prints "stele: " and a library message to stderr, control bytes escaped as
+ * octal; the error callback of every command.
+ */
+void cli_message(const char *msg);
+
 /* Prints the usage of the named command to stderr and returns EXIT_ERROR. */
 int cli_usage(const char *name);
 

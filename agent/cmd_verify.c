@@ -32,7 +32,7 @@ static char last_error[1024];
 static void remember_error(const char *msg)
 {
 	snprintf(last_error, sizeof(last_error), "%s", msg);
-	cli_error("%s", msg);
+	cli_message(msg);
 }
 
 static int parse_args(struct verify_opts *o, int argc, char **argv)

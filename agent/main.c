@@ -36,9 +36,19 @@ void cli_error(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-static void print_library_error(const char *msg)
+void cli_message(const char *msg)
 {
-	cli_error("%s", msg);
+	/* Names in messages come from trees and archives: no raw control bytes. */
+	flockfile(stderr);
+	fputs("stele: ", stderr);
+	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			fprintf(stderr, "\\%03o", *p);
+		else
+			fputc(*p, stderr);
+	}
+	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 int cli_usage(const char *name)
@@ -111,7 +121,7 @@ int cli_write_atomic(const char *path, const void *data, size_t len, unsigned mo
 
 int main(int argc, char **argv)
 {
-	stele_set_error_callback(print_library_error);
+	stele_set_error_callback(cli_message);
 	if (argc < 2) {
 		usage_all(stderr);
 		return EXIT_ERROR;

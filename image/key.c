@@ -344,8 +344,9 @@ static int read_key_file(const char *path, char **out, size_t *out_len)
 	char *buf;
 	size_t len = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
+	/* Non-blocking open: a FIFO without a writer must not hang us. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0 || fcntl(fd, F_SETFL, 0) < 0) {
 		int r = neg_errno();
 
 		stele_err("%s: cannot open: %s", path, strerror(-r));

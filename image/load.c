@@ -24,9 +24,10 @@ static void hex_digest(const uint8_t *p, size_t n, char out[65])
 
 static int read_envelope(const char *path, struct stele_envelope **env)
 {
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* Non-blocking open: a FIFO without a writer must not hang us. */
+	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 
-	if (fd < 0) {
+	if (fd < 0 || fcntl(fd, F_SETFL, 0) < 0) {
 		int r = neg_errno();
 
 		stele_err("%s: %s", path, strerror(-r));

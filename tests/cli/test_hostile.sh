@@ -393,6 +393,22 @@ case_begin "an archive member with an absolute path is refused, naming it, nothi
 make_tar "$T/abs.tar" d:./ d:./etc f:/etc/shadow
 seal_refused "$T/abs.tar" /etc/shadow
 
+case_begin "a member name with a newline cannot forge a line of the error message"
+python3 - "$T/forge.tar" <<'EOF'
+import io, sys, tarfile
+with tarfile.open(sys.argv[1], "w", format=tarfile.PAX_FORMAT) as t:
+    d = tarfile.TarInfo("./"); d.type = tarfile.DIRTYPE; d.mode = 0o755
+    t.addfile(d)
+    f = tarfile.TarInfo("./x\nstele: verified ../../etc")
+    t.addfile(f, io.BytesIO(b""))
+EOF
+run stele seal --key "$T/keys/a" --name hostile --version 1 --out "$T/out/x.dsse" "$T/forge.tar"
+[ "$RC" = 3 ] || fail "exit code $RC, expected 3"
+expect_stderr_contains '\012stele: verified'
+if grep -q '^stele: verified' "$ERR"; then fail "a raw newline reached stderr"; fi
+expect_absent "$T/out/x.dsse"
+rm -f "$T/out/x.dsse"
+
 case_begin "a hard link to a member not in the archive is refused, naming both"
 make_tar "$T/hardlink.tar" d:./ d:./bin f:./bin/dash h:./bin/sh:./bin/bash
 seal_refused "$T/hardlink.tar" ./bin/sh
