@@ -8,14 +8,25 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "util.h"
 
-#define READ_BUF     ((size_t)256 << 10)
-#define BATCH_FILES  32
-#define BATCH_BYTES  ((uint64_t)4 << 20)
-#define STREAM_HINT  ((uint64_t)1 << 20)
+#define READ_BUF    ((size_t)256 << 10)
+#define BATCH_FILES 32
+#define BATCH_BYTES ((uint64_t)4 << 20)
+#define STREAM_HINT ((uint64_t)1 << 20)
+/*
+ * An idle worker is woken once WAKE_FILES jobs wait (or one of at least
+ * STREAM_HINT bytes), not for every file: waking a sleeper per small file
+ * costs a context switch each, and on a machine with as many workers as
+ * cores the woken worker preempts the walker. Fewer queued jobs are picked
+ * up by a running worker at once, or by an idle one within WAKE_DELAY_NS
+ * (so a walker stalled on a cold directory does not hold them back).
+ */
+#define WAKE_FILES    8
+#define WAKE_DELAY_NS 2000000L
 
 struct job {
 	int fd;
@@ -25,7 +36,7 @@ struct job {
 
 struct stele_hashpool {
 	pthread_mutex_t lock;
-	pthread_cond_t work;  /* jobs queued or stopping */
+	pthread_cond_t work;  /* WAKE_FILES jobs queued, a large one, or stopping */
 	pthread_cond_t space; /* room in the queue */
 	pthread_cond_t idle;  /* all jobs done */
 	struct job *q;
@@ -38,8 +49,8 @@ struct stele_hashpool {
 	uint8_t *inline_buf; /* for threads == 0 */
 };
 
-static int sha256_stream(EVP_MD_CTX *ctx, int fd, uint8_t *buf, size_t bufsize,
-			 uint8_t digest[32], uint64_t *bytes)
+static int sha256_stream(EVP_MD_CTX *ctx, int fd, uint8_t *buf, size_t bufsize, uint8_t digest[32],
+			 uint64_t *bytes)
 {
 	uint64_t total = 0;
 
@@ -107,6 +118,27 @@ static unsigned take_batch(struct stele_hashpool *p, struct job *out)
 	return n;
 }
 
+/*
+ * Sleeps (locked) until a submit wakes it (WAKE_FILES jobs wait, or a large
+ * one), the pool stops, or WAKE_DELAY_NS passes with any job waiting.
+ */
+static void wait_for_work(struct stele_hashpool *p)
+{
+	struct timespec t;
+
+	while (!p->stop) {
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		t.tv_nsec += WAKE_DELAY_NS;
+		if (t.tv_nsec >= 1000000000L) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&p->work, &p->lock, &t);
+		if (p->len)
+			return;
+	}
+}
+
 static void *worker(void *arg)
 {
 	struct stele_hashpool *p = arg;
@@ -118,8 +150,8 @@ static void *worker(void *arg)
 	for (;;) {
 		unsigned n;
 
-		while (!p->len && !p->stop)
-			pthread_cond_wait(&p->work, &p->lock);
+		if (!p->len && !p->stop)
+			wait_for_work(p);
 		if (!p->len && p->stop)
 			break;
 		n = take_batch(p, batch);
@@ -148,6 +180,7 @@ int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn 
 		       struct stele_hashpool **out)
 {
 	struct stele_hashpool *p = calloc(1, sizeof(*p));
+	pthread_condattr_t attr;
 
 	if (!p)
 		return -ENOMEM;
@@ -161,7 +194,10 @@ int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn 
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->work, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->work, &attr);
+	pthread_condattr_destroy(&attr);
 	pthread_cond_init(&p->space, NULL);
 	pthread_cond_init(&p->idle, NULL);
 	for (; p->n_threads < threads; p->n_threads++)
@@ -195,7 +231,8 @@ int stele_hashpool_submit(struct stele_hashpool *p, int fd, uint64_t size, void 
 	p->q[(p->head + p->len) % p->cap] = j;
 	p->len++;
 	p->submitted++;
-	pthread_cond_signal(&p->work);
+	if (p->len >= WAKE_FILES || size >= STREAM_HINT)
+		pthread_cond_signal(&p->work);
 	pthread_mutex_unlock(&p->lock);
 	return 0;
 }
@@ -205,6 +242,9 @@ void stele_hashpool_wait(struct stele_hashpool *p)
 	if (p->n_threads == 0)
 		return;
 	pthread_mutex_lock(&p->lock);
+	/* Fewer than WAKE_FILES jobs may wait without a worker woken for them. */
+	if (p->len)
+		pthread_cond_broadcast(&p->work);
 	while (p->done != p->submitted)
 		pthread_cond_wait(&p->idle, &p->lock);
 	pthread_mutex_unlock(&p->lock);
