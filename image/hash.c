@@ -46,7 +46,6 @@ struct stele_hashpool {
 	stele_hash_done_fn cb;
 	unsigned n_threads;
 	pthread_t *threads;
-	uint8_t *inline_buf; /* for threads == 0 */
 };
 
 static int sha256_stream(EVP_MD_CTX *ctx, int fd, uint8_t *buf, size_t bufsize, uint8_t digest[32],
@@ -188,8 +187,7 @@ int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn 
 	p->cap = queue_max ? queue_max : 1;
 	p->q = calloc(p->cap, sizeof(*p->q));
 	p->threads = calloc(threads ? threads : 1, sizeof(*p->threads));
-	p->inline_buf = threads ? NULL : malloc(READ_BUF);
-	if (!p->q || !p->threads || (!threads && !p->inline_buf)) {
+	if (!p->q || !p->threads) {
 		stele_hashpool_free(p);
 		return -ENOMEM;
 	}
@@ -214,15 +212,18 @@ int stele_hashpool_submit(struct stele_hashpool *p, int fd, uint64_t size, void 
 	struct job j = {.fd = fd, .size = size, .ctx = ctx};
 
 	if (p->n_threads == 0) {
+		/* Hashing in the caller's thread; callers may be several threads. */
 		EVP_MD_CTX *md = EVP_MD_CTX_new();
+		uint8_t *buf = malloc(READ_BUF);
 
-		p->submitted++;
-		if (md)
-			run_job(p, md, p->inline_buf, &j);
-		else
-			close(fd), p->cb(ctx, NULL, 0, -ENOMEM);
+		if (md && buf) {
+			run_job(p, md, buf, &j);
+		} else {
+			close(fd);
+			p->cb(ctx, NULL, 0, -ENOMEM);
+		}
+		free(buf);
 		EVP_MD_CTX_free(md);
-		p->done++;
 		return 0;
 	}
 	pthread_mutex_lock(&p->lock);
@@ -274,7 +275,6 @@ void stele_hashpool_free(struct stele_hashpool *p)
 	}
 	free(p->q);
 	free(p->threads);
-	free(p->inline_buf);
 	free(p);
 }
 

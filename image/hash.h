@@ -16,7 +16,8 @@ typedef void (*stele_hash_done_fn)(void *ctx, const uint8_t digest[32], uint64_t
 struct stele_hashpool;
 
 /*
- * Starts threads workers (0: hash in the caller's thread at submit time).
+ * Starts threads workers (0: hash in the caller's thread at submit time,
+ * which may then be called from several threads at once).
  * At most queue_max files wait at once; submit blocks beyond that.
  */
 int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn done,
