@@ -3,6 +3,7 @@
 #ifndef STELE_B64_H
 #define STELE_B64_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,5 +25,32 @@ void stele_b64_encode(const uint8_t *in, size_t n, char *out);
  * offending character in *bad_at.
  */
 int stele_b64_decode(const char *in, size_t len, uint8_t *out, size_t *out_len, size_t *bad_at);
+
+/* The same decoding, for input that arrives in pieces; fill in with _init. */
+struct stele_b64_decoder {
+	size_t off;    /* characters taken so far */
+	uint32_t bits; /* the values of the group begun, 6 bits each */
+	unsigned n;    /* characters in that group, 0 to 3 */
+	unsigned pad;  /* how many of them are '=' */
+	bool end;      /* a padded group is complete: nothing may follow */
+};
+
+void stele_b64_decoder_init(struct stele_b64_decoder *d);
+
+/*
+ * Decodes the next len characters into out, which must hold (len + 3) / 4 * 3
+ * bytes (a group begun in an earlier piece may end in this one), and stores
+ * how many bytes it wrote in *out_len. Returns 0, or -EINVAL with the offset
+ * of the first offending character, counted from the start of the whole
+ * input, in *bad_at if that is not NULL; the decoder is spent after a failure.
+ */
+int stele_b64_decoder_update(struct stele_b64_decoder *d, const char *in, size_t len, uint8_t *out,
+			     size_t *out_len, size_t *bad_at);
+
+/*
+ * Ends the input: returns 0, or -EINVAL if it stopped inside a group, with
+ * the length of the input in *bad_at if that is not NULL.
+ */
+int stele_b64_decoder_final(const struct stele_b64_decoder *d, size_t *bad_at);
 
 #endif

@@ -33,6 +33,18 @@ struct stele_envelope {
 #define CHUNK ((size_t)64 << 10)
 /* Containers nest three deep in a valid envelope; allow a little more. */
 #define MAX_DEPTH 8
+/* Payload types this long or shorter fit in front of a payload read from JSON
+ * without moving it (the type may come after the payload). */
+#define TYPE_RESERVE 256
+/* First allocation for a payload of unknown size; it doubles from there. */
+#define PAYLOAD_MIN ((size_t)64 << 10)
+/*
+ * Past a megabyte, it jumps to this size: glibc's malloc (whatever its dynamic
+ * threshold) and musl's map blocks this large by themselves, and realloc then
+ * moves them by remapping pages rather than copying, so growing never holds
+ * two copies of a large payload.
+ */
+#define PAYLOAD_MAPPED ((size_t)32 << 20)
 
 /*
  * Writes "DSSEv1 LEN(type) type LEN(body) " so that it ends right before end,
@@ -365,6 +377,15 @@ int stele_envelope_serialize(const struct stele_envelope *env, char **out, size_
  * this scanner, which tracks just enough structure to catch those; json-c
  * then checks the grammar and builds the tree from the bytes the scanner
  * accepted.
+ *
+ * Except for the characters of the top-level "payload" string, nearly all of
+ * a large envelope: json-c would gather them in its buffer and copy them into
+ * a string object, two copies of the base64 before a third, decoded one. The
+ * scanner decodes them instead, as they pass, into the payload's final buffer,
+ * and json-c sees the member as "" (so that it still checks that it is there,
+ * once, and a string). Escapes in it mean what they say, as elsewhere; and
+ * base64 errors wait for build() to report them, so that the order in which
+ * problems are found does not change.
  */
 
 enum scan_state {
@@ -379,7 +400,19 @@ enum scan_state {
 /* Member names; a name's bit in the masks below is 1 << its index here. */
 static const char *const top_names[] = {"payloadType", "payload", "signatures"};
 static const char *const sig_names[] = {"keyid", "sig"};
-#define TOP_SIGS (1u << 2)
+#define TOP_PAYLOAD (1u << 1)
+#define TOP_SIGS    (1u << 2)
+
+/* The top-level "payload" string, decoded as it is scanned. */
+struct payload_sink {
+	size_t hint; /* expected length of the whole document, 0 if unknown */
+	bool started;
+	struct stele_b64_decoder dec;
+	uint8_t *buf; /* head spare bytes for the PAE prefix, then the payload */
+	size_t head, len, cap;
+	bool bad; /* invalid base64 at offset bad_at (within the string) */
+	size_t bad_at;
+};
 
 struct scanner {
 	enum scan_state state;
@@ -402,6 +435,9 @@ struct scanner {
 	bool in_sigs; /* inside the "signatures" array */
 	size_t sig_index;
 	unsigned sig_seen;
+	bool in_payload; /* inside the top-level "payload" string */
+	struct payload_sink pl;
+	bool nomem;
 	/* the first problem, at offset bad_at */
 	size_t bad_at;
 	char what[96];
@@ -437,6 +473,96 @@ static void key_add(struct scanner *s, int c)
 		s->key_odd = true;
 	else
 		s->key[s->key_len++] = (char)c;
+}
+
+static bool out_of_memory(struct scanner *s)
+{
+	s->nomem = true;
+	return problem(s, "out of memory");
+}
+
+/* At the opening quote of the payload string. */
+static bool payload_start(struct scanner *s)
+{
+	struct payload_sink *pl = &s->pl;
+	/* The rest of the document bounds the base64, and so what it decodes to;
+	 * pages of the estimate never written cost address space only. */
+	size_t rest = pl->hint > s->off ? pl->hint - s->off : 0;
+
+	s->in_payload = true;
+	pl->started = true;
+	stele_b64_decoder_init(&pl->dec);
+	pl->head = pae_head_max(TYPE_RESERVE);
+	pl->cap = pl->head + (rest ? rest / 4 * 3 + 3 : PAYLOAD_MIN);
+	pl->buf = malloc(pl->cap);
+	if (!pl->buf && pl->cap > pl->head + PAYLOAD_MIN) {
+		/* The estimate may be far too big; grow as needed instead. */
+		pl->cap = pl->head + PAYLOAD_MIN;
+		pl->buf = malloc(pl->cap);
+	}
+	return pl->buf ? true : out_of_memory(s);
+}
+
+/* Makes room for decoding n more characters. */
+static bool payload_room(struct scanner *s, size_t n)
+{
+	struct payload_sink *pl = &s->pl;
+	/* Input is capped, so this is too; a group begun earlier may end here. */
+	size_t max = pl->head + STELE_ENVELOPE_MAX / 4 * 3 + 3;
+	size_t used = pl->head + pl->len, need = (n + 3) / 4 * 3, cap;
+	uint8_t *buf;
+
+	if (pl->cap - used >= need)
+		return true;
+	cap = pl->cap < max / 2 ? pl->cap * 2 : max;
+	if (cap > PAYLOAD_MIN * 16 && cap < PAYLOAD_MAPPED && PAYLOAD_MAPPED < max)
+		cap = PAYLOAD_MAPPED;
+	if (cap - used < need)
+		cap = used + need;
+	buf = realloc(pl->buf, cap);
+	if (!buf)
+		return out_of_memory(s);
+	pl->buf = buf;
+	pl->cap = cap;
+	return true;
+}
+
+/* Decodes n characters of the payload string (after escapes). */
+static bool payload_put(struct scanner *s, const char *p, size_t n)
+{
+	struct payload_sink *pl = &s->pl;
+	size_t got;
+
+	if (pl->bad)
+		return true;
+	if (!payload_room(s, n))
+		return false;
+	if (stele_b64_decoder_update(&pl->dec, p, n, pl->buf + pl->head + pl->len, &got,
+				     &pl->bad_at) < 0)
+		pl->bad = true;
+	else
+		pl->len += got;
+	return true;
+}
+
+/* At the closing quote of the payload string. */
+static void payload_end(struct scanner *s)
+{
+	struct payload_sink *pl = &s->pl;
+
+	s->in_payload = false;
+	if (!pl->bad && stele_b64_decoder_final(&pl->dec, &pl->bad_at) < 0)
+		pl->bad = true;
+}
+
+/* Takes the next character of a string value or name, after escapes; c is -1
+ * for one outside ASCII. */
+static bool string_char(struct scanner *s, int c)
+{
+	unsigned char ch = c < 0 ? 0x80 : (unsigned char)c; /* 0x80 is no base64 */
+
+	key_add(s, c);
+	return s->in_payload ? payload_put(s, (const char *)&ch, 1) : true;
 }
 
 static bool duplicate(struct scanner *s)
@@ -491,18 +617,18 @@ static bool scan_hex(struct scanner *s, unsigned char c)
 		s->high_surrogate = false;
 		if (s->hex < 0xdc00 || s->hex > 0xdfff)
 			return problem(s, "unpaired surrogate escape");
-		key_add(s, -1);
-	} else if (s->hex >= 0xd800 && s->hex <= 0xdbff) {
+		return string_char(s, -1);
+	}
+	if (s->hex >= 0xd800 && s->hex <= 0xdbff) {
 		s->high_surrogate = true;
-	} else if (s->hex >= 0xdc00 && s->hex <= 0xdfff) {
+		return true;
+	}
+	if (s->hex >= 0xdc00 && s->hex <= 0xdfff)
 		return problem(s, "unpaired surrogate escape");
-	} else if (s->hex == 0) {
+	if (s->hex == 0)
 		/* json-c would cut a member name short here. */
 		return problem(s, "escaped NUL in string");
-	} else {
-		key_add(s, s->hex < 0x80 ? (int)s->hex : -1);
-	}
-	return true;
+	return string_char(s, s->hex < 0x80 ? (int)s->hex : -1);
 }
 
 static bool scan_string(struct scanner *s, unsigned char c)
@@ -519,6 +645,8 @@ static bool scan_string(struct scanner *s, unsigned char c)
 		return problem(s, "unpaired surrogate escape");
 	if (c == '"') {
 		s->state = SC_JSON;
+		if (s->in_payload)
+			payload_end(s);
 		return s->in_key ? key_end(s) : true;
 	}
 	if (c == '\\') {
@@ -529,15 +657,12 @@ static bool scan_string(struct scanner *s, unsigned char c)
 		return problem(s, "NUL byte");
 	if (c < 0x20)
 		return problem(s, "control character in string");
-	if (c < 0x80) {
-		key_add(s, c);
-		return true;
-	}
+	if (c < 0x80)
+		return string_char(s, c);
 	s->utf8_need = utf8_lead(c, &s->utf8_lo, &s->utf8_hi);
 	if (!s->utf8_need)
 		return problem(s, "invalid UTF-8");
-	key_add(s, -1);
-	return true;
+	return string_char(s, -1);
 }
 
 static bool scan_escape(struct scanner *s, unsigned char c)
@@ -552,10 +677,9 @@ static bool scan_escape(struct scanner *s, unsigned char c)
 		return problem(s, "unpaired surrogate escape");
 	if (!strchr("\"\\/bfnrt", c) || c == 0)
 		return problem(s, "invalid escape");
-	/* None of these characters is in a name we know. */
-	key_add(s, -1);
 	s->state = SC_STRING;
-	return true;
+	/* Of these characters only '/' is base64, and none is in a name we know. */
+	return string_char(s, c == '/' ? '/' : -1);
 }
 
 static bool scan_json(struct scanner *s, unsigned char c)
@@ -570,6 +694,11 @@ static bool scan_json(struct scanner *s, unsigned char c)
 		s->key_odd = false;
 		s->key_len = 0;
 		s->key_at = s->off;
+		/* In a valid object, the one string at depth 1 that follows the
+		 * name "payload" and is no name is its value; duplicate names
+		 * have been refused. json-c has the last word on the grammar. */
+		if (!s->in_key && s->depth == 1 && s->top_member == TOP_PAYLOAD && !s->pl.started)
+			return payload_start(s);
 		return true;
 	case '{':
 	case '[':
@@ -642,27 +771,73 @@ static bool plain(unsigned char c)
 	return c >= 0x20 && c < 0x80 && c != '"' && c != '\\';
 }
 
-/* Scans n bytes; returns how many are fine (n, or the offset of the first problem). */
-static size_t scan(struct scanner *s, const unsigned char *p, size_t n)
+/* Length of the run of plain characters at the start of p. */
+static size_t plain_run(const unsigned char *p, size_t n)
 {
-	size_t base = s->off;
+	const uint64_t ones = 0x0101010101010101u, highs = ones << 7;
+	size_t i = 0;
 
-	for (size_t i = 0; i < n; i++) {
+	/* Eight at a time: a byte below 0x20 or from 0x80, a '"' or a '\\' sets
+	 * its high bit in one of these terms. Borrows can make more bytes look
+	 * bad, but only above a bad one, so the test fails exactly when one is
+	 * among the eight; the loop below finds which. */
+	for (; n - i >= 8; i += 8) {
+		uint64_t x;
+
+		memcpy(&x, p + i, sizeof(x));
+		if ((x | (x - ones * 0x20) | ((x ^ ones * '"') - ones) |
+		     ((x ^ ones * '\\') - ones)) &
+		    highs)
+			break;
+	}
+	while (i < n && plain(p[i]))
+		i++;
+	return i;
+}
+
+/*
+ * Scans up to n bytes, and stops early after one that starts or ends the
+ * payload string (whose characters are not for json-c). Stores how many it
+ * took in *used, and returns false if the byte after those is a problem.
+ */
+static bool scan(struct scanner *s, const unsigned char *p, size_t n, size_t *used)
+{
+	size_t base = s->off, i = 0;
+	bool fine = true;
+
+	for (; i < n; i++) {
+		bool in_payload = s->in_payload;
+
 		/* Fast path through the bulk of a long string (the base64 payload). */
 		if (s->state == SC_STRING && !s->utf8_need && !s->high_surrogate && !s->in_key) {
-			while (i < n && plain(p[i]))
-				i++;
+			size_t run = plain_run(p + i, n - i);
+
+			s->off = base + i;
+			if (run && in_payload && !payload_put(s, (const char *)p + i, run)) {
+				fine = false;
+				break;
+			}
+			i += run;
 			if (i == n)
 				break;
 		}
 		s->off = base + i;
 		if (!scan_byte(s, p[i])) {
-			s->bad_at = s->off;
-			return i;
+			fine = false;
+			break;
+		}
+		if (s->in_payload != in_payload) {
+			i++;
+			break;
 		}
 	}
-	s->off = base + n;
-	return n;
+	*used = i;
+	if (!fine) {
+		s->bad_at = s->off;
+		return false;
+	}
+	s->off = base + i;
+	return true;
 }
 
 struct parser {
@@ -672,10 +847,12 @@ struct parser {
 	struct scanner sc;
 };
 
-static int parser_init(struct parser *p, const char *name)
+/* hint: the length of the document if known, else 0. */
+static int parser_init(struct parser *p, const char *name, size_t hint)
 {
 	memset(p, 0, sizeof(*p));
 	p->name = name ? name : "envelope";
+	p->sc.pl.hint = hint;
 	/* json-c counts values as well as containers; let the scanner's limit bite first. */
 	p->tok = json_tokener_new_ex(MAX_DEPTH + 2);
 	if (!p->tok)
@@ -689,34 +866,57 @@ static void parser_free(struct parser *p)
 	if (p->tok)
 		json_tokener_free(p->tok);
 	json_object_put(p->top);
+	free(p->sc.pl.buf);
+}
+
+/* Hands json-c n <= CHUNK bytes found at offset base of the document. */
+static int parser_json(struct parser *p, const char *data, size_t n, size_t base)
+{
+	struct json_object *o;
+	enum json_tokener_error e;
+
+	if (!p->tok || !n)
+		return 0;
+	o = json_tokener_parse_ex(p->tok, data, (int)n);
+	e = json_tokener_get_error(p->tok);
+	if (o) {
+		p->top = o;
+		/* Frees the tokener's copy of the last string read. */
+		json_tokener_free(STEAL(p->tok));
+	} else if (e != json_tokener_continue) {
+		stele_err("%s: invalid JSON at offset %zu: %s", p->name,
+			  base + json_tokener_get_parse_end(p->tok), json_tokener_error_desc(e));
+		return -EBADMSG;
+	}
+	return 0;
 }
 
 /* Feeds n <= CHUNK bytes. */
 static int parser_feed(struct parser *p, const char *data, size_t n)
 {
-	size_t base = p->sc.off;
-	size_t ok = scan(&p->sc, (const unsigned char *)data, n);
+	while (n) {
+		bool in_payload = p->sc.in_payload, fine;
+		size_t base = p->sc.off, used;
+		int r = 0;
 
-	/* json-c gets only the bytes before the scanner's first problem, so that
-	 * an earlier grammar error is the one reported. */
-	if (p->tok && ok) {
-		struct json_object *o = json_tokener_parse_ex(p->tok, data, (int)ok);
-		enum json_tokener_error e = json_tokener_get_error(p->tok);
-
-		if (o) {
-			p->top = o;
-			/* Frees the tokener's copy of the last string read. */
-			json_tokener_free(STEAL(p->tok));
-		} else if (e != json_tokener_continue) {
-			stele_err("%s: invalid JSON at offset %zu: %s", p->name,
-				  base + json_tokener_get_parse_end(p->tok),
-				  json_tokener_error_desc(e));
+		fine = scan(&p->sc, (const unsigned char *)data, n, &used);
+		if (p->sc.nomem)
+			return -ENOMEM;
+		/* json-c gets only the bytes before the scanner's first problem,
+		 * so that an earlier grammar error is the one reported; and of
+		 * the payload string, only the quotes. */
+		if (!in_payload)
+			r = parser_json(p, data, used, base);
+		else if (!p->sc.in_payload)
+			r = parser_json(p, data + used - 1, 1, base + used - 1);
+		if (r < 0)
+			return r;
+		if (!fine) {
+			stele_err("%s: %s at offset %zu", p->name, p->sc.what, p->sc.bad_at);
 			return -EBADMSG;
 		}
-	}
-	if (ok < n) {
-		stele_err("%s: %s at offset %zu", p->name, p->sc.what, p->sc.bad_at);
-		return -EBADMSG;
+		data += used;
+		n -= used;
 	}
 	return 0;
 }
@@ -848,6 +1048,44 @@ static int build_signature(const struct parser *p, struct json_object *sigs, siz
 	return r;
 }
 
+/* Gives env the payload the scanner decoded, with room in front for the PAE prefix. */
+static int take_payload(struct parser *p, struct json_object *v, struct stele_envelope *env)
+{
+	struct payload_sink *pl = &p->sc.pl;
+	/* The type is short next to SIZE_MAX, being part of the input. */
+	size_t head = pae_head_max(strlen(env->payload_type)), size;
+	uint8_t *buf;
+
+	if (!pl->started) {
+		/* Not reached: the scanner takes every top-level "payload" string. */
+		env->head = head;
+		return decode_member(p, v, "", "payload", head, &env->buf, &env->payload_len);
+	}
+	if (pl->bad) {
+		stele_err("%s: field 'payload': invalid base64 at offset %zu", p->name, pl->bad_at);
+		return -EBADMSG;
+	}
+	if (head < pl->head)
+		head = pl->head;
+	size = head + pl->len;
+	/* Give back what the estimate left over, or make room for a long type. */
+	if (size != pl->cap) {
+		buf = realloc(pl->buf, size);
+		if (!buf && size > pl->cap)
+			return -ENOMEM;
+		if (buf) {
+			pl->buf = buf;
+			pl->cap = size;
+		}
+	}
+	if (head > pl->head)
+		memmove(pl->buf + head, pl->buf + pl->head, pl->len);
+	env->buf = STEAL(pl->buf);
+	env->head = head;
+	env->payload_len = pl->len;
+	return 0;
+}
+
 /* Checks the tree against the DSSE schema and makes the envelope from it. */
 static int build(struct parser *p, struct stele_envelope **out)
 {
@@ -899,10 +1137,7 @@ static int build(struct parser *p, struct stele_envelope **out)
 		if (r < 0)
 			goto fail;
 	}
-	/* Room in front of the payload for the PAE prefix; the type is short
-	 * next to SIZE_MAX, being part of the input. */
-	env->head = pae_head_max(strlen(env->payload_type));
-	r = decode_member(p, payload, "", "payload", env->head, &env->buf, &env->payload_len);
+	r = take_payload(p, payload, env);
 	if (r < 0)
 		goto fail;
 	*out = env;
@@ -927,7 +1162,7 @@ int stele_envelope_parse(const char *text, size_t len, const char *name,
 
 	if (len > STELE_ENVELOPE_MAX)
 		return too_big(name);
-	r = parser_init(&p, name);
+	r = parser_init(&p, name, len);
 	for (size_t off = 0; r == 0 && off < len; off += CHUNK)
 		r = parser_feed(&p, text + off, len - off < CHUNK ? len - off : CHUNK);
 	if (r == 0)
@@ -959,7 +1194,8 @@ int stele_envelope_read(int fd, const char *name, struct stele_envelope **out)
 	chunk = malloc(CHUNK);
 	if (!chunk)
 		return -ENOMEM;
-	r = parser_init(&p, name);
+	/* The size of a regular file sizes the payload buffer up front. */
+	r = parser_init(&p, name, S_ISREG(st.st_mode) ? (size_t)st.st_size : 0);
 	while (r == 0) {
 		ssize_t n = read(fd, chunk, CHUNK);
 

@@ -155,12 +155,80 @@ static void test_decode_rejects(void **state)
 	}
 }
 
+/*
+ * Decodes in up to three pieces, split at a and b; returns what
+ * stele_b64_decode() would, with the decoded bytes in out.
+ */
+static int decode_pieces(const char *in, size_t len, size_t a, size_t b, uint8_t *out,
+			 size_t *out_len, size_t *bad_at)
+{
+	const size_t cut[] = {0, a, b, len};
+	struct stele_b64_decoder d;
+	size_t o = 0;
+
+	stele_b64_decoder_init(&d);
+	for (int k = 0; k < 3; k++) {
+		size_t n = cut[k + 1] - cut[k], got = 77;
+
+		if (stele_b64_decoder_update(&d, in + cut[k], n, out + o, &got, bad_at) < 0)
+			return -EINVAL;
+		assert_true(got <= (n + 3) / 4 * 3);
+		o += got;
+	}
+	if (stele_b64_decoder_final(&d, bad_at) < 0)
+		return -EINVAL;
+	*out_len = o;
+	return 0;
+}
+
+/* Pieces, split anywhere, decode and fail just as the whole does. */
+static void test_decoder_pieces(void **state)
+{
+	static const char long_enc[] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUm"
+				       "JygpKissLS4vMDEyMzQ1Njc4OTo7PD0+P0BBQkNERUZHSElKS0xN";
+	const char *ins[sizeof(vectors) / sizeof(vectors[0]) + sizeof(bad) / sizeof(bad[0]) + 1];
+	size_t lens[sizeof(ins) / sizeof(ins[0])], n_in = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(vectors) / sizeof(vectors[0]); i++) {
+		ins[n_in] = vectors[i].enc;
+		lens[n_in++] = strlen(vectors[i].enc);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ins[n_in] = bad[i].in;
+		lens[n_in++] = bad[i].len ? bad[i].len : strlen(bad[i].in);
+	}
+	ins[n_in] = long_enc;
+	lens[n_in++] = strlen(long_enc);
+
+	for (size_t i = 0; i < n_in; i++) {
+		uint8_t want[128], got[128];
+		size_t want_n = 0, want_at = 0;
+		int want_r = stele_b64_decode(ins[i], lens[i], want, &want_n, &want_at);
+
+		for (size_t a = 0; a <= lens[i]; a++) {
+			for (size_t b = a; b <= lens[i]; b++) {
+				size_t n = 0, at = 0;
+				int r = decode_pieces(ins[i], lens[i], a, b, got, &n, &at);
+
+				if (r != want_r ||
+				    (r == 0 && (n != want_n || memcmp(got, want, n))) ||
+				    (r < 0 && at != want_at))
+					fail_msg(
+					    "'%.*s' split at %zu, %zu: %d at %zu, want %d at %zu",
+					    (int)lens[i], ins[i], a, b, r, at, want_r, want_at);
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_encode_vectors),	 cmocka_unit_test(test_decode_vectors),
 	    cmocka_unit_test(test_decode_in_place),	 cmocka_unit_test(test_round_trip),
 	    cmocka_unit_test(test_decode_full_alphabet), cmocka_unit_test(test_decode_rejects),
+	    cmocka_unit_test(test_decoder_pieces),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
