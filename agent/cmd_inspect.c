@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <strings.h>
 #include <time.h>
 
 #include "cli.h"
@@ -43,29 +44,39 @@ static void print_manifest(struct stele_envelope *env, struct stele_manifest *m,
 {
 	char created[STELE_TIME_LEN], expires[STELE_TIME_LEN];
 
+	_cleanup_free_ char *name = report_escape(stele_manifest_name(m));
+
+	/* Nothing here is verified yet: no byte of it may reach the terminal raw. */
 	stele_time_format(stele_manifest_created(m), created);
 	stele_time_format(stele_manifest_expires(m), expires);
-	printf("image:     %s\n", stele_manifest_name(m));
+	printf("image:     %s\n", name ? name : "?");
 	printf("version:   %" PRIu64 "\n", stele_manifest_version(m));
 	printf("created:   %s\n", created);
 	printf("expires:   %s%s\n", expires,
 	       stele_manifest_expires(m) <= (int64_t)time(NULL) ? " (expired)" : "");
 	printf("digest:    sha256:%s\n", digest);
-	if (stele_manifest_profile(m))
-		printf("profile:   %s\n", stele_manifest_profile(m));
-	for (size_t i = 0; i < stele_manifest_n_excludes(m); i++)
-		printf("exclude:   %s\n", stele_manifest_exclude(m, i) + 1);
+	if (stele_manifest_profile(m)) {
+		_cleanup_free_ char *profile = report_escape(stele_manifest_profile(m));
+
+		printf("profile:   %s\n", profile ? profile : "?");
+	}
+	for (size_t i = 0; i < stele_manifest_n_excludes(m); i++) {
+		_cleanup_free_ char *ex = report_escape(stele_manifest_exclude(m, i) + 1);
+
+		printf("exclude:   %s\n", ex ? ex : "?");
+	}
 	for (size_t i = 0; i < stele_envelope_n_signatures(env); i++) {
 		const struct stele_signature *s = stele_envelope_signature(env, i);
 		const char *state = "not checked (give --trust)";
+		_cleanup_free_ char *keyid = report_escape(s->keyid);
 
 		if (tr) {
 			state = "not trusted";
 			for (size_t j = 0; j < tr->n_signers; j++)
-				if (streq(tr->signers[j], s->keyid))
+				if (strcasecmp(tr->signers[j], s->keyid) == 0)
 					state = "valid, trusted";
 		}
-		printf("signature: %s %s\n", *s->keyid ? s->keyid : "(no key id)", state);
+		printf("signature: %s %s\n", !keyid ? "?" : *keyid ? keyid : "(no key id)", state);
 	}
 	print_counts(m);
 }

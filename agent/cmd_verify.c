@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,11 +28,17 @@ struct verify_opts {
 };
 
 static char last_error[1024];
+static pthread_mutex_t last_error_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* Keeps the last library message for the JSON "error" field, and prints it. */
+/*
+ * Keeps the last library message for the JSON "error" field, and prints it.
+ * Hash workers report read errors from their own threads.
+ */
 static void remember_error(const char *msg)
 {
+	pthread_mutex_lock(&last_error_lock);
 	snprintf(last_error, sizeof(last_error), "%s", msg);
+	pthread_mutex_unlock(&last_error_lock);
 	cli_message(msg);
 }
 
@@ -118,9 +125,11 @@ static int compare(struct stele_manifest *m, const char *target, struct stele_re
 
 static void print_summary(const struct stele_loaded *l, const struct stele_report *rep, double secs)
 {
+	_cleanup_free_ char *name = report_escape(stele_manifest_name(l->manifest));
+
 	printf("%s: image %s version %" PRIu64 ", %" PRIu64 " entries, %" PRIu64
 	       " files, %.1f MB hashed in %.2f s\n",
-	       rep->n_diffs ? "DRIFT" : "verified", stele_manifest_name(l->manifest),
+	       rep->n_diffs ? "DRIFT" : "verified", name ? name : "?",
 	       stele_manifest_version(l->manifest), rep->entries, rep->files,
 	       (double)rep->bytes / 1e6, secs);
 	if (rep->n_diffs)

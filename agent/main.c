@@ -38,11 +38,11 @@ void cli_error(const char *fmt, ...)
 
 void cli_message(const char *msg)
 {
-	/* Names in messages come from trees and archives: no raw control bytes. */
+	/* Names in messages come from trees and archives: printable ASCII only. */
 	flockfile(stderr);
 	fputs("stele: ", stderr);
 	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f)
+		if (*p < 0x20 || *p >= 0x7f)
 			fprintf(stderr, "\\%03o", *p);
 		else
 			fputc(*p, stderr);

@@ -24,6 +24,26 @@ char *report_display_path(const char *path)
 	return stele_buf_steal(&b, NULL);
 }
 
+char *report_escape(const char *s)
+{
+	struct stele_buf b;
+	char esc[5];
+	int r = 0;
+
+	stele_buf_init(&b, 4 * 65536 + 16);
+	for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p && r == 0; p++) {
+		if (*p < 0x20 || *p > 0x7e || *p == '\\') {
+			snprintf(esc, sizeof(esc), "\\%03o", *p);
+			r = stele_buf_puts(&b, esc);
+		} else {
+			r = stele_buf_append(&b, p, 1);
+		}
+	}
+	if (r == 0 && !b.data)
+		r = stele_buf_puts(&b, "");
+	return r == 0 ? stele_buf_steal(&b, NULL) : NULL;
+}
+
 static char *encoded(const char *s)
 {
 	struct stele_buf b;

@@ -11,6 +11,12 @@
 /* The path as shown to people and in JSON: "/usr/bin/ls", mtree-escaped. */
 char *report_display_path(const char *path);
 
+/*
+ * s for a terminal: control bytes, bytes above 0x7e and backslash as "\ooo"
+ * octal escapes, everything else as it is. New string; caller frees.
+ */
+char *report_escape(const char *s);
+
 /* "KIND PATH: detail" lines, one per kind. */
 void report_print_text(FILE *f, const struct stele_report *rep);
 

@@ -217,16 +217,21 @@ static int read_member(struct reader *rd, struct archive_entry *ae)
 		e.rdev_minor = archive_entry_rdevminor(ae);
 	}
 	if (e.type == STELE_T_FILE) {
-		if (archive_entry_size(ae) < 0)
-			return bad(rd, "%s: member '%s': bad size", rd->name, rd->path);
+		if (archive_entry_size(ae) < 0 ||
+		    (uint64_t)archive_entry_size(ae) > STELE_ARCHIVE_MAX_MEMBER)
+			return bad(rd, "%s: member '%s': bad or oversized size", rd->name,
+				   rd->path);
 		e.size = (uint64_t)archive_entry_size(ae);
 		r = hash_data(rd, &e);
 		if (r < 0)
 			return r;
 	}
-	r = read_xattrs(rd, ae, &e, xs);
-	if (r < 0)
-		return r;
+	/* Only files and directories, as the tree walk, which opens nothing else. */
+	if (e.type == STELE_T_FILE || e.type == STELE_T_DIR) {
+		r = read_xattrs(rd, ae, &e, xs);
+		if (r < 0)
+			return r;
+	}
 	return stele_manifest_add(rd->m, &e);
 }
 

@@ -4,12 +4,15 @@
 #define STELE_ARCHIVE_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "exclude.h"
 #include "walk.h"
 
-/* Largest archive member hashed or accepted, and most members. */
+/* Most members an archive may hold. */
 #define STELE_ARCHIVE_MAX_ENTRIES 4000000
+/* Largest member hashed (sparse members are hashed with their holes). */
+#define STELE_ARCHIVE_MAX_MEMBER ((uint64_t)64 << 30)
 
 /*
  * Reads the tar archive at path (any compression libarchive knows) and

@@ -530,7 +530,9 @@ static int parse_directive(struct parser *p, char *line)
 		if (p->m->n_entries)
 			return bad(p, "%s: line %zu: #stele.exclude after the first entry", p->name,
 				   p->line);
-		if (stele_mtree_decode(value) <= 0)
+		/* What stele_exclude_add would refuse must fail here, as untrusted. */
+		if (stele_mtree_decode(value) <= 0 || streq(value, ".") ||
+		    stele_mtree_check_path(value) < 0)
 			return bad(p, "%s: line %zu: bad exclude pattern", p->name, p->line);
 		r = stele_manifest_add_exclude(p->m, value);
 	} else {

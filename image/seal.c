@@ -20,6 +20,7 @@ struct result {
 	struct result *next;
 	size_t index;
 	int err;
+	uint64_t bytes;
 	uint8_t sha256[32];
 };
 
@@ -38,6 +39,7 @@ static void hash_done(void *ctx, const uint8_t digest[32], uint64_t bytes, int e
 
 	(void)bytes;
 	res->err = err;
+	res->bytes = bytes;
 	if (err == 0)
 		memcpy(res->sha256, digest, 32);
 	pthread_mutex_lock(&s->lock);
@@ -102,6 +104,9 @@ static int apply_results(struct sealer *s)
 		if (res->err < 0 && r == 0) {
 			stele_err("'%s': read error: %s", e->path, strerror(-res->err));
 			r = res->err;
+		} else if (res->err == 0 && res->bytes != e->size && r == 0) {
+			stele_err("'%s' changed while it was sealed", e->path);
+			r = -EAGAIN;
 		}
 		memcpy(e->sha256, res->sha256, 32);
 		e->flags |= STELE_E_DIGEST;

@@ -73,7 +73,8 @@ unsigned stele_compare_entries(const struct stele_entry *want, const struct stel
 	default:
 		break;
 	}
-	if (want->type != STELE_T_LINK && !same_xattrs(want, got))
+	/* The walk reads the attributes of files and directories only. */
+	if ((want->type == STELE_T_FILE || want->type == STELE_T_DIR) && !same_xattrs(want, got))
 		k |= STELE_D_XATTR;
 	return k;
 }
@@ -166,6 +167,12 @@ static int on_entry(void *ud, const struct stele_entry *e, int fd)
 			close(fd);
 		if (!want)
 			add_diff(v, e->path, STELE_D_ADDED, NULL, e, 0);
+		return v->err;
+	}
+	/* A name readdir returns twice (renamed during the walk) is examined once. */
+	if (want->flags & STELE_E_SEEN) {
+		if (fd >= 0)
+			close(fd);
 		return v->err;
 	}
 	want->flags |= STELE_E_SEEN;

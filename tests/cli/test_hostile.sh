@@ -282,6 +282,22 @@ verify_untrusted "$T/m/noexpiry.dsse"
 expect_exit 2 stele verify --manifest "$T/m/noexpiry.dsse" --trust "$T/keys/a.pub" "$R"
 expect_stderr_contains "expires"
 
+case_begin "an exclude pattern the exclusion set refuses: untrusted (exit 2) naming line 3"
+edit_payload "$T/m/badexclude.dsse" 'lines.insert(2, b"#stele.exclude relative")'
+verify_untrusted "$T/m/badexclude.dsse"
+expect_stderr_contains "line 3"
+
+case_begin "inspect escapes what an unverified payload says (name, exclude, key id)"
+edit_payload "$T/m/forgename.dsse" '
+lines = [b"#stele.name x\\012signature:\\040ab\\040valid,\\040trusted\\033[2J" if l.startswith(b"#stele.name ") else l for l in lines]
+lines.insert(2, b"#stele.exclude ./x\\012signature:\\040cd")'
+expect_exit 0 stele inspect --trust "$T/keys/a.pub" "$T/m/forgename.dsse"
+if grep -q '^signature: \(ab\|cd\)' "$OUT"; then fail "a line forged by the payload reached stdout"; fi
+if grep -q $'\033' "$OUT"; then fail "a raw escape byte reached stdout"; fi
+expect_stdout_contains 'image:     x\012signature: ab valid, trusted\033[2J'
+expect_exit 0 stele verify --manifest "$T/m/forgename.dsse" --trust "$T/keys/a.pub" "$R"
+if grep -q '^signature: ab' "$OUT"; then fail "a line forged by the image name reached stdout"; fi
+
 case_begin "inspect of a malformed signed payload: exit 2 naming the line"
 expect_exit 2 stele inspect "$T/m/badsize.dsse"
 expect_stderr_contains "line $n:"
@@ -548,6 +564,24 @@ if is_root; then
 	expect_json_diff added /d/null
 else
 	skip "device nodes" "needs root for mknod"
+fi
+
+if is_root; then
+	case_begin "an archive's attributes of a FIFO (which the walk never reads) are not drift"
+	X=$T/xattr-fifo
+	mkdir -p "$X/root"
+	mkfifo "$X/root/pipe"
+	echo hi >"$X/root/file"
+	if setfattr -n trusted.stele -v 1 "$X/root/pipe" 2>/dev/null; then
+		bsdtar --xattrs -cf "$X/a.tar" -C "$X/root" .
+		expect_exit 0 stele seal --key "$T/keys/a" --name fifo --version 1 \
+			--out "$X/m.dsse" "$X/a.tar"
+		expect_exit 0 timeout 20 "$STELE" verify --manifest "$X/m.dsse" \
+			--trust "$T/keys/a.pub" "$X/root"
+		expect_exit 0 stele verify --manifest "$X/m.dsse" --trust "$T/keys/a.pub" "$X/a.tar"
+	else
+		skip "xattrs of a FIFO" "the file system refuses trusted.* on a FIFO"
+	fi
 fi
 
 case_begin "seal of a tree with FIFOs and devices does not hang; verify then passes"
