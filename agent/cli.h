@@ -25,6 +25,13 @@ int cmd_seal(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 
+/*
+ * The exit code for a library error about a manifest or its trust: 2 when
+ * the manifest must not be trusted (bad, missing or unknown signatures,
+ * expired, malformed, a bad trusted key), 3 for anything else (I/O, memory).
+ */
+int cli_trust_exit(int r);
+
 /* Prints "stele: " and the message to stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

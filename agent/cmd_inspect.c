@@ -110,7 +110,7 @@ int cmd_inspect(int argc, char **argv)
 		return cli_usage("inspect");
 	r = stele_load_unverified(argv[optind], &env, &m, digest);
 	if (r < 0)
-		return r == -EBADMSG ? EXIT_UNTRUSTED : EXIT_ERROR;
+		return cli_trust_exit(r);
 	if (mtree) {
 		size_t len;
 		const uint8_t *p = stele_envelope_payload(env, &len);
@@ -127,5 +127,5 @@ int cmd_inspect(int argc, char **argv)
 	stele_trust_free(trust);
 	stele_manifest_free(m);
 	stele_envelope_free(env);
-	return r < 0 ? EXIT_UNTRUSTED : EXIT_VERIFIED;
+	return cli_trust_exit(r);
 }

@@ -154,8 +154,7 @@ int cmd_verify(int argc, char **argv)
 		r = stele_load(o.manifest, trust, o.threshold, (int64_t)time(NULL), &l);
 	stele_trust_free(trust);
 	if (r < 0) {
-		code = r == -EKEYREJECTED || r == -EKEYEXPIRED || r == -EBADMSG ? EXIT_UNTRUSTED
-										: EXIT_ERROR;
+		code = cli_trust_exit(r);
 		if (o.json)
 			report_print_json(stdout, code == EXIT_UNTRUSTED ? "untrusted" : "error",
 					  NULL, NULL, 0, last_error);

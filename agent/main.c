@@ -51,6 +51,21 @@ void cli_message(const char *msg)
 	funlockfile(stderr);
 }
 
+int cli_trust_exit(int r)
+{
+	switch (r) {
+	case 0:
+		return EXIT_VERIFIED;
+	case -EKEYREJECTED:
+	case -EKEYEXPIRED:
+	case -EBADMSG:
+	case -ENOKEY:
+		return EXIT_UNTRUSTED;
+	default:
+		return EXIT_ERROR;
+	}
+}
+
 int cli_usage(const char *name)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)

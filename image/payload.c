@@ -535,6 +535,9 @@ static int parse_directive(struct parser *p, char *line)
 		    stele_mtree_check_path(value) < 0)
 			return bad(p, "%s: line %zu: bad exclude pattern", p->name, p->line);
 		r = stele_manifest_add_exclude(p->m, value);
+		if (r == -E2BIG)
+			return bad(p, "%s: line %zu: more than %d exclude patterns", p->name,
+				   p->line, STELE_MAX_EXCLUDES);
 	} else {
 		return bad(p, "%s: line %zu: unknown directive '#stele.%s'", p->name, p->line, key);
 	}
