@@ -123,6 +123,7 @@ static void add_diff(struct verifier *v, const char *path, unsigned kinds,
 		d->want.link = want->link ? strdup(want->link) : NULL;
 	}
 	if (got) {
+		d->have_got = true;
 		d->got = *got;
 		d->got.path = NULL;
 		d->got.xattrs = NULL;
@@ -291,8 +292,14 @@ static void merge(struct stele_report *rep)
 		keep->kinds |= d->kinds;
 		if (!keep->err)
 			keep->err = d->err;
-		if (!keep->got.link && d->got.link)
-			keep->got.link = STEAL(d->got.link);
+		/* Whichever sorted first, keep what was found. */
+		if (!keep->have_got && d->have_got) {
+			struct stele_entry got = keep->got;
+
+			keep->got = d->got;
+			keep->have_got = true;
+			d->got = got;
+		}
 		free_diff(d);
 	}
 	rep->n_diffs = out + 1;

@@ -3,6 +3,7 @@
 #ifndef STELE_VERIFY_H
 #define STELE_VERIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -31,6 +32,7 @@ struct stele_diff {
 	int err;		 /* for STELE_D_UNREADABLE: negative errno */
 	struct stele_entry want; /* from the manifest (zeroed if added) */
 	struct stele_entry got;	 /* as found (zeroed if missing) */
+	bool have_got;		 /* got holds what was found */
 };
 
 struct stele_report {
