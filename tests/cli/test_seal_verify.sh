@@ -189,6 +189,15 @@ check_drift "mode /usr/bin/tool"
 expect_exit 1 stele verify --manifest "$T/m.dsse" --trust "$T/keys/a.pub" "$T/w"
 expect_stdout_contains "mode       /usr/bin/tool: 0755 -> 0700"
 
+case_begin "content (same size) and mode changed together: both, with the modes found"
+fresh
+printf '#!/bin/sh\necho TOOL\n' >"$T/w/usr/bin/tool"
+chmod 0700 "$T/w/usr/bin/tool"
+check_drift "modified /usr/bin/tool" "mode /usr/bin/tool"
+expect_exit 1 stele verify --manifest "$T/m.dsse" --trust "$T/keys/a.pub" "$T/w"
+expect_stdout_contains "mode       /usr/bin/tool: 0755 -> 0700"
+expect_stdout_contains "modified   /usr/bin/tool: content differs"
+
 case_begin "setuid bit dropped, and one added: mode"
 fresh
 chmod 0755 "$T/w/usr/bin/suid"
