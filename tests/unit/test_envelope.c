@@ -798,11 +798,14 @@ static void test_read_big(void **state)
 {
 	const size_t payload_len = 17u << 20;
 	struct stele_envelope *env;
-	char *dir = tu_tmpdir(), path[4096], *json;
+	/* Static, so that it stays reachable in the forked children under valgrind. */
+	static char *dir;
+	char path[4096], *json;
 	uint8_t *payload, sig[64] = {1};
 	size_t json_len;
 
 	(void)state;
+	dir = tu_tmpdir();
 	payload = malloc(payload_len);
 	assert_non_null(payload);
 	for (size_t i = 0; i < payload_len; i++)
