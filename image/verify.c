@@ -338,10 +338,12 @@ static int verifier_finish(struct verifier *v, int r, struct stele_report **out)
 	return 0;
 }
 
+static const struct stele_walk_ops verify_ops = {
+    .entry = on_entry, .mount = on_mount, .error = on_error};
+
 int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
 		      unsigned threads, struct stele_report **out)
 {
-	const struct stele_walk_ops ops = {.entry = on_entry, .mount = on_mount, .error = on_error};
 	struct verifier v;
 	struct tree_ctx t = {.v = &v};
 	int r = verifier_init(&v, m);
@@ -350,7 +352,7 @@ int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_e
 		return r;
 	r = stele_hashpool_new(threads, HASH_QUEUE, hash_done, &t.pool);
 	if (r == 0) {
-		r = stele_walk(rootfd, ex, &ops, &t);
+		r = stele_walk(rootfd, ex, &verify_ops, &t);
 		stele_hashpool_wait(t.pool);
 		v.rep->bytes = stele_hashpool_bytes(t.pool);
 		stele_hashpool_free(t.pool);
@@ -361,14 +363,13 @@ int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_e
 int stele_verify_archive(struct stele_manifest *m, const char *path, const struct stele_exclude *ex,
 			 struct stele_report **out)
 {
-	const struct stele_walk_ops ops = {.entry = on_entry, .mount = on_mount, .error = on_error};
 	struct verifier v;
 	struct tree_ctx t = {.v = &v};
 	int r = verifier_init(&v, m);
 
 	if (r < 0)
 		return r;
-	r = stele_archive_walk(path, ex, &ops, &t);
+	r = stele_archive_walk(path, ex, &verify_ops, &t);
 	return verifier_finish(&v, r, out);
 }
 

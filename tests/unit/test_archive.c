@@ -50,16 +50,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static const char *at(const char *dir, const char *rel)
-{
-	static char bufs[4][4096];
-	static unsigned next;
-	char *b = bufs[next++ % 4];
-
-	snprintf(b, sizeof(bufs[0]), "%s/%s", dir, rel);
-	return b;
-}
-
 static void add_filter(struct archive *a, const char *filter)
 {
 	int r;
@@ -291,7 +281,7 @@ static void test_formats_same_manifest(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < 4; i++) {
-		const char *path = at(dir, names[i]);
+		const char *path = tu_at(dir, names[i]);
 		struct stele_manifest *m;
 		char *text;
 
@@ -311,7 +301,7 @@ static void test_formats_same_manifest(void **state)
 	}
 	free(first);
 	assert_false(stele_archive_is(dir));
-	assert_false(stele_archive_is(at(dir, "nope")));
+	assert_false(stele_archive_is(tu_at(dir, "nope")));
 	tu_rmtree(dir);
 	free(dir);
 }
@@ -325,7 +315,7 @@ static void test_member_forms(void **state)
 	    {.name = "././e", .data = "e"},
 	};
 	char *dir = tu_tmpdir();
-	const char *path = at(dir, "forms.tar");
+	const char *path = tu_at(dir, "forms.tar");
 	struct stele_manifest *m;
 	struct stele_entry *e;
 
@@ -409,7 +399,7 @@ static void test_hostile_members(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(hostile) / sizeof(hostile[0]); i++) {
-		const char *path = at(dir, "hostile.tar");
+		const char *path = tu_at(dir, "hostile.tar");
 		struct stele_exclude *ex = excludes(NULL, 0);
 		struct stele_manifest *m = new_manifest();
 		int r;
@@ -450,7 +440,7 @@ static void test_broken_archives(void **state)
 	big.data = data;
 	static const char *const filters[] = {"gzip", "none", "xz", "zstd"};
 	for (size_t f = 0; f < 4; f++) {
-		const char *path = at(dir, "cut.tar");
+		const char *path = tu_at(dir, "cut.tar");
 		struct stele_exclude *ex = excludes(NULL, 0);
 		struct stele_manifest *m = new_manifest();
 		int r;
@@ -468,7 +458,7 @@ static void test_broken_archives(void **state)
 		stele_exclude_free(ex);
 	}
 	{
-		const char *path = at(dir, "garbage.tar");
+		const char *path = tu_at(dir, "garbage.tar");
 		struct stele_exclude *ex = excludes(NULL, 0);
 		struct stele_manifest *m = new_manifest();
 
@@ -477,7 +467,7 @@ static void test_broken_archives(void **state)
 		assert_true(stele_seal_archive(path, ex, m) < 0);
 		assert_true(strncmp(tu_last_error(), path, strlen(path)) == 0);
 		tu_capture_errors();
-		assert_true(stele_seal_archive(at(dir, "absent.tar"), ex, m) < 0);
+		assert_true(stele_seal_archive(tu_at(dir, "absent.tar"), ex, m) < 0);
 		assert_non_null(strstr(tu_last_error(), "absent.tar"));
 		stele_manifest_free(m);
 		stele_exclude_free(ex);
@@ -498,7 +488,7 @@ static void test_hard_link_groups(void **state)
 	    {.name = "h2", .hardlink = "./f", .perm = 0755},
 	};
 	char *dir = tu_tmpdir();
-	const char *path = at(dir, "links.tar");
+	const char *path = tu_at(dir, "links.tar");
 	struct stele_manifest *m;
 	uint8_t d[32];
 
@@ -546,7 +536,7 @@ static void test_zero_and_sparse(void **state)
 	     .sparse = {{0, 4096}, {100000, 10000}}},
 	};
 	char *dir = tu_tmpdir();
-	const char *path = at(dir, "sparse.tar");
+	const char *path = tu_at(dir, "sparse.tar");
 	struct stele_manifest *m;
 	struct stat st;
 	uint8_t d[32];
@@ -581,7 +571,7 @@ static void build_tree(const char *root)
 		const struct member *m = &rootfs[i];
 		unsigned type = m->type ? m->type : AE_IFREG;
 		mode_t perm = m->perm ? m->perm : (type == AE_IFDIR ? 0755 : 0644);
-		const char *p = strcmp(m->name, "./") == 0 ? root : at(root, m->name);
+		const char *p = strcmp(m->name, "./") == 0 ? root : tu_at(root, m->name);
 
 		switch (type) {
 		case AE_IFDIR:
@@ -590,7 +580,7 @@ static void build_tree(const char *root)
 			break;
 		case AE_IFREG:
 			if (m->hardlink)
-				assert_int_equal(link(at(root, m->hardlink), p), 0);
+				assert_int_equal(link(tu_at(root, m->hardlink), p), 0);
 			else
 				tu_write(root, m->name, m->data, m->len ? m->len : strlen(m->data));
 			break;
@@ -629,7 +619,7 @@ static void expect_clean(struct stele_report *rep, const char *what)
 static void test_archive_matches_tree(void **state)
 {
 	char *dir = tu_tmpdir(), *root = tu_tmpdir();
-	char *path = strdup(at(dir, "rootfs.tar.zst"));
+	char *path = strdup(tu_at(dir, "rootfs.tar.zst"));
 	struct stele_manifest *from_tree, *from_archive;
 	struct stele_exclude *ex = excludes(var_ex, 1);
 	struct stele_report *rep;
@@ -706,7 +696,7 @@ static void test_exclusions_interleaved(void **state)
 					   "./a.d", "./a.d/e", "./a.d/e.f"};
 	static const char *const ex[] = {"/a", "/a.d/e"};
 	char *dir = tu_tmpdir();
-	const char *path = at(dir, "ex.tar");
+	const char *path = tu_at(dir, "ex.tar");
 	struct stele_manifest *m;
 
 	(void)state;

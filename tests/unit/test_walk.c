@@ -28,31 +28,22 @@ static const uint8_t vfs_cap[20] = {0x01, 0x00, 0x00, 0x02, 0x00, 0x20, 0x00, 0x
 				    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00};
 
 /* root/rel in one of a few rotating buffers. */
-static const char *at(const char *root, const char *rel)
-{
-	static char bufs[4][8192];
-	static unsigned next;
-	char *b = bufs[next++ % 4];
-
-	snprintf(b, sizeof(bufs[0]), "%s/%s", root, rel);
-	return b;
-}
 
 static void mkfile(const char *root, const char *rel, const char *content, mode_t mode)
 {
 	tu_write(root, rel, content, strlen(content));
-	assert_int_equal(chmod(at(root, rel), mode), 0);
+	assert_int_equal(chmod(tu_at(root, rel), mode), 0);
 }
 
 static void mkdir_mode(const char *root, const char *rel, mode_t mode)
 {
-	assert_int_equal(mkdir(at(root, rel), mode), 0);
-	assert_int_equal(chmod(at(root, rel), mode), 0);
+	assert_int_equal(mkdir(tu_at(root, rel), mode), 0);
+	assert_int_equal(chmod(tu_at(root, rel), mode), 0);
 }
 
 static void mklink(const char *root, const char *rel, const char *target)
 {
-	assert_int_equal(symlink(target, at(root, rel)), 0);
+	assert_int_equal(symlink(target, tu_at(root, rel)), 0);
 }
 
 static void mksock(const char *root, const char *rel)
@@ -61,15 +52,15 @@ static void mksock(const char *root, const char *rel)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	assert_true(fd >= 0);
-	assert_true(strlen(at(root, rel)) < sizeof(sa.sun_path));
-	strcpy(sa.sun_path, at(root, rel));
+	assert_true(strlen(tu_at(root, rel)) < sizeof(sa.sun_path));
+	strcpy(sa.sun_path, tu_at(root, rel));
 	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
 	close(fd);
 }
 
 static void set_xattr(const char *root, const char *rel, const char *name, const void *v, size_t n)
 {
-	assert_int_equal(lsetxattr(at(root, rel), name, v, n, 0), 0);
+	assert_int_equal(lsetxattr(tu_at(root, rel), name, v, n, 0), 0);
 }
 
 static int open_root(const char *root)
@@ -206,21 +197,21 @@ static void build_rich_tree(const char *root)
 	set_xattr(root, "bin/ping", "user.a", "1", 1);
 	mkdir_mode(root, "data", 0750);
 	mkfile(root, "data/file", "hello", 0640);
-	assert_int_equal(chown(at(root, "data/file"), 1000, 100), 0);
-	assert_int_equal(chown(at(root, "data"), 1000, 1000), 0);
-	assert_int_equal(link(at(root, "data/file"), at(root, "data/hard")), 0);
+	assert_int_equal(chown(tu_at(root, "data/file"), 1000, 100), 0);
+	assert_int_equal(chown(tu_at(root, "data"), 1000, 1000), 0);
+	assert_int_equal(link(tu_at(root, "data/file"), tu_at(root, "data/hard")), 0);
 	mklink(root, "etc_link", "/etc");
 	mklink(root, "dirlink", "bin");
 	mklink(root, "name with space\n#", "target with space");
-	assert_int_equal(lchown(at(root, "dirlink"), 7, 8), 0);
-	assert_int_equal(mkfifo(at(root, "fifo"), 0600), 0);
-	assert_int_equal(chmod(at(root, "fifo"), 0600), 0);
-	assert_int_equal(mknod(at(root, "null"), S_IFCHR | 0666, makedev(1, 3)), 0);
-	assert_int_equal(chmod(at(root, "null"), 0666), 0);
-	assert_int_equal(mknod(at(root, "loop"), S_IFBLK | 0660, makedev(7, 0)), 0);
-	assert_int_equal(chmod(at(root, "loop"), 0660), 0);
+	assert_int_equal(lchown(tu_at(root, "dirlink"), 7, 8), 0);
+	assert_int_equal(mkfifo(tu_at(root, "fifo"), 0600), 0);
+	assert_int_equal(chmod(tu_at(root, "fifo"), 0600), 0);
+	assert_int_equal(mknod(tu_at(root, "null"), S_IFCHR | 0666, makedev(1, 3)), 0);
+	assert_int_equal(chmod(tu_at(root, "null"), 0666), 0);
+	assert_int_equal(mknod(tu_at(root, "loop"), S_IFBLK | 0660, makedev(7, 0)), 0);
+	assert_int_equal(chmod(tu_at(root, "loop"), 0660), 0);
 	mksock(root, "sock");
-	assert_int_equal(chmod(at(root, "sock"), 0755), 0);
+	assert_int_equal(chmod(tu_at(root, "sock"), 0755), 0);
 	mkdir_mode(root, "empty", 01777);
 	mkdir_mode(root, "var", 0755);
 	mkdir_mode(root, "var/log", 0755);
@@ -547,9 +538,9 @@ static void build_base_tree(const char *root)
 	set_xattr(root, "data/a", "user.note", "v1", 2);
 	set_xattr(root, "data/a", "user.empty", "", 0);
 	mkfile(root, "data/b", "", 0644);
-	assert_int_equal(mkfifo(at(root, "data/pipe"), 0600), 0);
-	assert_int_equal(mknod(at(root, "data/null"), S_IFCHR | 0666, makedev(1, 3)), 0);
-	assert_int_equal(chmod(at(root, "data/null"), 0666), 0);
+	assert_int_equal(mkfifo(tu_at(root, "data/pipe"), 0600), 0);
+	assert_int_equal(mknod(tu_at(root, "data/null"), S_IFCHR | 0666, makedev(1, 3)), 0);
+	assert_int_equal(chmod(tu_at(root, "data/null"), 0666), 0);
 	mkdir_mode(root, "var", 0755);
 	mkfile(root, "var/state", "runtime", 0644);
 }
@@ -561,7 +552,7 @@ static void mut_none(const char *root)
 
 static void mut_content(const char *root)
 {
-	int fd = open(at(root, "etc/conf"), O_WRONLY | O_CLOEXEC);
+	int fd = open(tu_at(root, "etc/conf"), O_WRONLY | O_CLOEXEC);
 
 	assert_true(fd >= 0);
 	assert_int_equal(pwrite(fd, "K", 1, 0), 1);
@@ -580,32 +571,32 @@ static void mut_empty_gains_content(const char *root)
 
 static void mut_chmod(const char *root)
 {
-	assert_int_equal(chmod(at(root, "etc/conf"), 0666), 0);
+	assert_int_equal(chmod(tu_at(root, "etc/conf"), 0666), 0);
 }
 
 static void mut_chmod_dir(const char *root)
 {
-	assert_int_equal(chmod(at(root, "etc"), 0700), 0);
+	assert_int_equal(chmod(tu_at(root, "etc"), 0700), 0);
 }
 
 static void mut_chown(const char *root)
 {
-	assert_int_equal(chown(at(root, "etc/conf"), 1000, 1000), 0);
+	assert_int_equal(chown(tu_at(root, "etc/conf"), 1000, 1000), 0);
 }
 
 static void mut_chgrp_link(const char *root)
 {
-	assert_int_equal(lchown(at(root, "etc/link"), 0, 50), 0);
+	assert_int_equal(lchown(tu_at(root, "etc/link"), 0, 50), 0);
 }
 
 static void mut_setuid(const char *root)
 {
-	assert_int_equal(chmod(at(root, "bin/tool"), 04755), 0);
+	assert_int_equal(chmod(tu_at(root, "bin/tool"), 04755), 0);
 }
 
 static void mut_clear_setuid(const char *root)
 {
-	assert_int_equal(chmod(at(root, "bin/su"), 0755), 0);
+	assert_int_equal(chmod(tu_at(root, "bin/su"), 0755), 0);
 }
 
 static void mut_new_file(const char *root)
@@ -615,25 +606,25 @@ static void mut_new_file(const char *root)
 
 static void mut_remove(const char *root)
 {
-	assert_int_equal(unlink(at(root, "etc/conf")), 0);
+	assert_int_equal(unlink(tu_at(root, "etc/conf")), 0);
 }
 
 static void mut_file_to_symlink(const char *root)
 {
-	assert_int_equal(unlink(at(root, "etc/conf")), 0);
+	assert_int_equal(unlink(tu_at(root, "etc/conf")), 0);
 	mklink(root, "etc/conf", "/tmp/evil");
 }
 
 static void mut_retarget(const char *root)
 {
-	assert_int_equal(unlink(at(root, "etc/link")), 0);
+	assert_int_equal(unlink(tu_at(root, "etc/link")), 0);
 	mklink(root, "etc/link", "/etc/shadow");
 }
 
 static void mut_hard_link(const char *root)
 {
 	/* A new name in an excluded tree: only the link count betrays it. */
-	assert_int_equal(link(at(root, "bin/tool"), at(root, "var/tool")), 0);
+	assert_int_equal(link(tu_at(root, "bin/tool"), tu_at(root, "var/tool")), 0);
 }
 
 static void mut_file_caps(const char *root)
@@ -648,41 +639,41 @@ static void mut_xattr_value(const char *root)
 
 static void mut_xattr_removed(const char *root)
 {
-	assert_int_equal(lremovexattr(at(root, "data/a"), "user.empty"), 0);
+	assert_int_equal(lremovexattr(tu_at(root, "data/a"), "user.empty"), 0);
 }
 
 static void mut_fifo(const char *root)
 {
-	assert_int_equal(unlink(at(root, "etc/conf")), 0);
-	assert_int_equal(mkfifo(at(root, "etc/conf"), 0644), 0);
-	assert_int_equal(chmod(at(root, "etc/conf"), 0644), 0);
+	assert_int_equal(unlink(tu_at(root, "etc/conf")), 0);
+	assert_int_equal(mkfifo(tu_at(root, "etc/conf"), 0644), 0);
+	assert_int_equal(chmod(tu_at(root, "etc/conf"), 0644), 0);
 }
 
 static void mut_device(const char *root)
 {
-	assert_int_equal(unlink(at(root, "data/null")), 0);
-	assert_int_equal(mknod(at(root, "data/null"), S_IFCHR | 0666, makedev(1, 5)), 0);
-	assert_int_equal(chmod(at(root, "data/null"), 0666), 0);
+	assert_int_equal(unlink(tu_at(root, "data/null")), 0);
+	assert_int_equal(mknod(tu_at(root, "data/null"), S_IFCHR | 0666, makedev(1, 5)), 0);
+	assert_int_equal(chmod(tu_at(root, "data/null"), 0666), 0);
 }
 
 static void mut_fifo_to_file(const char *root)
 {
-	assert_int_equal(unlink(at(root, "data/pipe")), 0);
+	assert_int_equal(unlink(tu_at(root, "data/pipe")), 0);
 	mkfile(root, "data/pipe", "", 0600);
 }
 
 static void mut_file_to_dir(const char *root)
 {
-	assert_int_equal(unlink(at(root, "etc/conf")), 0);
+	assert_int_equal(unlink(tu_at(root, "etc/conf")), 0);
 	mkdir_mode(root, "etc/conf", 0644);
 	mkfile(root, "etc/conf/inner", "x", 0644);
 }
 
 static void mut_remove_dir(const char *root)
 {
-	assert_int_equal(unlink(at(root, "bin/tool")), 0);
-	assert_int_equal(unlink(at(root, "bin/su")), 0);
-	assert_int_equal(rmdir(at(root, "bin")), 0);
+	assert_int_equal(unlink(tu_at(root, "bin/tool")), 0);
+	assert_int_equal(unlink(tu_at(root, "bin/su")), 0);
+	assert_int_equal(rmdir(tu_at(root, "bin")), 0);
 }
 
 static void mut_excluded_only(const char *root)
@@ -694,7 +685,7 @@ static void mut_excluded_only(const char *root)
 static void mut_same_content_new_inode(const char *root)
 {
 	/* Replaced with identical bytes and attributes: not a difference. */
-	assert_int_equal(unlink(at(root, "etc/conf")), 0);
+	assert_int_equal(unlink(tu_at(root, "etc/conf")), 0);
 	mkfile(root, "etc/conf", "key=value\n", 0644);
 }
 
@@ -852,7 +843,7 @@ static void test_threads_same_report(void **state)
 		if (i % 2) {
 			tu_write(root, name, "changed", 7);
 		} else {
-			int fd = open(at(root, name), O_RDWR | O_CLOEXEC);
+			int fd = open(tu_at(root, name), O_RDWR | O_CLOEXEC);
 			char c;
 
 			assert_true(fd >= 0);
@@ -864,7 +855,7 @@ static void test_threads_same_report(void **state)
 		}
 	}
 	{
-		int fd = open(at(root, "big"), O_RDWR | O_CLOEXEC);
+		int fd = open(tu_at(root, "big"), O_RDWR | O_CLOEXEC);
 
 		assert_int_equal(pwrite(fd, "y", 1, (3 << 20) - 1), 1);
 		close(fd);

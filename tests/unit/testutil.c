@@ -59,6 +59,16 @@ void tu_rmtree(const char *path)
 	nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+const char *tu_at(const char *dir, const char *rel)
+{
+	static char bufs[8][8192];
+	static unsigned next;
+	char *b = bufs[next++ % 8];
+
+	snprintf(b, sizeof(bufs[0]), "%s/%s", dir, rel);
+	return b;
+}
+
 void tu_write(const char *dir, const char *name, const void *data, size_t len)
 {
 	char *path;

@@ -13,6 +13,11 @@
 char *tu_tmpdir(void);
 /* Removes a tree made by tu_tmpdir (unless $STELE_KEEP_TMP is set). */
 void tu_rmtree(const char *path);
+/*
+ * dir + "/" + rel in one of eight rotating static buffers, so a few may be
+ * used in one call.
+ */
+const char *tu_at(const char *dir, const char *rel);
 /* Writes len bytes to dir/name (mode 0644), creating it; asserts on failure. */
 void tu_write(const char *dir, const char *name, const void *data, size_t len);
 /* Reads a whole file into a new NUL-terminated buffer; asserts on failure. */
