@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: Apache-2.0
+/* A state change of the agent, as every reporter receives it. */
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "event.h"
+#include "util.h"
+
+static const char *const state_names[] = {
+    [AGENT_VERIFYING] = "verifying", [AGENT_WAITING] = "waiting", [AGENT_READY] = "ready",
+    [AGENT_UNTRUSTED] = "untrusted", [AGENT_DRIFTED] = "drifted", [AGENT_REPLACING] = "replacing",
+};
+
+const char *agent_state_name(enum agent_state s)
+{
+	if ((size_t)s >= ARRAY_SIZE(state_names))
+		return "unknown";
+	return state_names[s];
+}
+
+struct agent_event *event_ref(struct agent_event *ev)
+{
+	if (ev)
+		__atomic_add_fetch(&ev->refs, 1, __ATOMIC_RELAXED);
+	return ev;
+}
+
+void event_unref(struct agent_event *ev)
+{
+	if (!ev || __atomic_sub_fetch(&ev->refs, 1, __ATOMIC_ACQ_REL) > 0)
+		return;
+	for (size_t i = 0; i < ev->n_violations; i++) {
+		free(ev->violations[i].path);
+		free(ev->violations[i].kinds);
+	}
+	free(ev->violations);
+	free(ev->reason);
+	free(ev->instance_id);
+	free(ev->image);
+	free(ev->digest);
+	free(ev->trust_mode);
+	free(ev);
+}
+
+static int add(json_object *o, const char *key, json_object *v)
+{
+	if (!v)
+		return -1;
+	if (json_object_object_add(o, key, v) < 0) {
+		json_object_put(v);
+		return -1;
+	}
+	return 0;
+}
+
+/* A NULL string becomes JSON null (json-c's null object is NULL). */
+static int add_string(json_object *o, const char *key, const char *s)
+{
+	if (!s)
+		return json_object_object_add(o, key, NULL) < 0 ? -1 : 0;
+	return add(o, key, json_object_new_string(s));
+}
+
+static json_object *image_json(const struct agent_event *ev)
+{
+	json_object *img = json_object_new_object();
+
+	if (!img)
+		return NULL;
+	if (add_string(img, "name", ev->image) < 0 ||
+	    add(img, "version", json_object_new_uint64(ev->version)) < 0 ||
+	    add_string(img, "digest", ev->digest) < 0 ||
+	    add_string(img, "trust", ev->trust_mode) < 0) {
+		json_object_put(img);
+		return NULL;
+	}
+	return img;
+}
+
+static json_object *violations_json(const struct agent_event *ev)
+{
+	json_object *a = json_object_new_array_ext((int)ev->n_violations);
+
+	for (size_t i = 0; a && i < ev->n_violations; i++) {
+		json_object *v = json_object_new_object();
+		if (!v || add_string(v, "path", ev->violations[i].path) < 0 ||
+		    add_string(v, "kinds", ev->violations[i].kinds) < 0 ||
+		    json_object_array_add(a, v) < 0) {
+			json_object_put(v);
+			json_object_put(a);
+			return NULL;
+		}
+	}
+	return a;
+}
+
+char *event_to_json(const struct agent_event *ev)
+{
+	json_object *o = json_object_new_object();
+	char *out = NULL;
+
+	if (!o)
+		return NULL;
+	if (add_string(o, "id", ev->id) < 0 || add(o, "seq", json_object_new_uint64(ev->seq)) < 0 ||
+	    add_string(o, "time", ev->time_str) < 0 ||
+	    add_string(o, "instance_id", ev->instance_id) < 0 ||
+	    add_string(o, "state", agent_state_name(ev->state)) < 0 ||
+	    add_string(o, "previous", agent_state_name(ev->previous)) < 0 ||
+	    add(o, "boot", json_object_new_boolean(ev->boot)) < 0 ||
+	    add_string(o, "reason", ev->reason) < 0 || add(o, "image", image_json(ev)) < 0 ||
+	    add(o, "violations", violations_json(ev)) < 0)
+		goto out;
+	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
+							   JSON_C_TO_STRING_NOSLASHESCAPE));
+out:
+	json_object_put(o);
+	return out;
+}

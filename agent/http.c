@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: Apache-2.0
+/* One HTTP(S) request through libcurl, with limits on everything. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "http.h"
+
+#define HTTP_DEFAULT_TIMEOUT_MS 10000
+#define HTTP_DEFAULT_MAX	(1u << 20)
+
+int http_global_init(void)
+{
+	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -ENOMEM;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud)
+{
+	struct stele_buf *b = ud;
+
+	/* A short count makes curl fail the transfer with CURLE_WRITE_ERROR. */
+	if (stele_buf_append(b, p, size * n) < 0)
+		return 0;
+	return size * n;
+}
+
+static int set_tls(CURL *h, const struct tls_config *tls)
+{
+	if (!tls)
+		return 0;
+	if (tls->ca && curl_easy_setopt(h, CURLOPT_CAINFO, tls->ca) != CURLE_OK)
+		return -EINVAL;
+	if (tls->cert && curl_easy_setopt(h, CURLOPT_SSLCERT, tls->cert) != CURLE_OK)
+		return -EINVAL;
+	if (tls->key && curl_easy_setopt(h, CURLOPT_SSLKEY, tls->key) != CURLE_OK)
+		return -EINVAL;
+	return 0;
+}
+
+static int errno_of(CURLcode c)
+{
+	switch (c) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_COULDNT_RESOLVE_HOST:
+		return -EHOSTUNREACH;
+	case CURLE_WRITE_ERROR:
+	case CURLE_FILESIZE_EXCEEDED:
+		return -E2BIG;
+	case CURLE_OUT_OF_MEMORY:
+		return -ENOMEM;
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+static int setup(CURL *h, const struct http_request *req, struct curl_slist **hdrs,
+		 struct stele_buf *b, char *errbuf)
+{
+	uint64_t timeout = req->timeout_ms ? req->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
+	int ok = 1;
+
+	for (const char *const *p = req->headers; p && *p; p++) {
+		struct curl_slist *n = curl_slist_append(*hdrs, *p);
+		if (!n)
+			return -ENOMEM;
+		*hdrs = n;
+	}
+	ok &= curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_URL, req->url) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)timeout) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)timeout) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_WRITEDATA, b) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max) == CURLE_OK;
+	if (req->body) {
+		ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body) == CURLE_OK;
+		ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) ==
+		      CURLE_OK;
+	} else if (strcmp(req->method, "HEAD") == 0) {
+		ok &= curl_easy_setopt(h, CURLOPT_NOBODY, 1L) == CURLE_OK;
+	}
+	if (!ok || set_tls(h, req->tls) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+int http_do(const struct http_request *req, struct http_response *resp)
+{
+	struct curl_slist *hdrs = NULL;
+	struct stele_buf b;
+	CURLcode c;
+	CURL *h;
+	int r;
+
+	memset(resp, 0, sizeof(*resp));
+	stele_buf_init(&b, req->max_response ? req->max_response : HTTP_DEFAULT_MAX);
+	h = curl_easy_init();
+	if (!h) {
+		snprintf(resp->error, sizeof(resp->error), "out of memory");
+		return -ENOMEM;
+	}
+	r = setup(h, req, &hdrs, &b, resp->error);
+	if (r < 0) {
+		if (!resp->error[0])
+			snprintf(resp->error, sizeof(resp->error), "bad request settings");
+		goto out;
+	}
+	c = curl_easy_perform(h);
+	if (c != CURLE_OK) {
+		if (!resp->error[0])
+			snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(c));
+		r = errno_of(c);
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
+	if (stele_buf_append(&b, "", 0) < 0) {
+		r = -ENOMEM;
+		goto out;
+	}
+	resp->body = stele_buf_steal(&b, &resp->len);
+	r = 0;
+out:
+	stele_buf_free(&b);
+	curl_slist_free_all(hdrs);
+	curl_easy_cleanup(h);
+	return r;
+}
+
+void http_response_clear(struct http_response *resp)
+{
+	free(resp->body);
+	resp->body = NULL;
+	resp->len = 0;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One HTTP(S) request through libcurl, with limits on everything. */
+#ifndef STELE_HTTP_H
+#define STELE_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct http_request {
+	const char *method;	    /* "GET", "POST", "PUT"... */
+	const char *url;	    /* http:// or https:// only; redirects are not followed */
+	const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
+	const char *body;	    /* may be NULL */
+	size_t body_len;
+	uint64_t timeout_ms;	      /* whole request; 0 means 10 s */
+	const struct tls_config *tls; /* may be NULL */
+	size_t max_response;	      /* response body cap; 0 means 1 MiB */
+};
+
+struct http_response {
+	long status; /* HTTP status */
+	char *body;  /* NUL-terminated, owned; "" when empty */
+	size_t len;
+	char error[256]; /* why, when http_do fails */
+};
+
+/* Once per process, before any thread uses http_do. */
+int http_global_init(void);
+
+/*
+ * Performs req. Returns 0 when a response arrived (whatever its status),
+ * else a negative errno with resp->error set (connect, timeout, TLS, a
+ * response over the cap). Clear resp with http_response_clear either way.
+ */
+int http_do(const struct http_request *req, struct http_response *resp);
+void http_response_clear(struct http_response *resp);
+
+#endif
