@@ -2,6 +2,7 @@
 /* One HTTP(S) request through libcurl, with limits on everything. */
 #include <curl/curl.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +18,23 @@ int http_global_init(void)
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -ENOMEM;
 }
 
+struct sink {
+	struct stele_buf buf;
+	bool truncated;
+};
+
+/* Keeps the body up to the cap and drops the rest, so a big answer still has its status. */
 static size_t on_data(char *p, size_t size, size_t n, void *ud)
 {
-	struct stele_buf *b = ud;
+	struct sink *k = ud;
+	size_t len = size * n, room = k->buf.max - k->buf.len;
 
+	if (len > room) {
+		k->truncated = true;
+		len = room;
+	}
 	/* A short count makes curl fail the transfer with CURLE_WRITE_ERROR. */
-	if (stele_buf_append(b, p, size * n) < 0)
+	if (len && stele_buf_append(&k->buf, p, len) < 0)
 		return 0;
 	return size * n;
 }
@@ -62,8 +74,8 @@ static int errno_of(CURLcode c)
 	}
 }
 
-static int setup(CURL *h, const struct http_request *req, struct curl_slist **hdrs,
-		 struct stele_buf *b, char *errbuf)
+static int setup(CURL *h, const struct http_request *req, struct curl_slist **hdrs, struct sink *k,
+		 char *errbuf)
 {
 	uint64_t timeout = req->timeout_ms ? req->timeout_ms : HTTP_DEFAULT_TIMEOUT_MS;
 	int ok = 1;
@@ -84,8 +96,7 @@ static int setup(CURL *h, const struct http_request *req, struct curl_slist **hd
 	ok &= curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req->method) == CURLE_OK;
 	ok &= curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs) == CURLE_OK;
 	ok &= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_WRITEDATA, b) == CURLE_OK;
-	ok &= curl_easy_setopt(h, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)b->max) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_WRITEDATA, k) == CURLE_OK;
 	if (req->body) {
 		ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body) == CURLE_OK;
 		ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) ==
@@ -101,19 +112,20 @@ static int setup(CURL *h, const struct http_request *req, struct curl_slist **hd
 int http_do(const struct http_request *req, struct http_response *resp)
 {
 	struct curl_slist *hdrs = NULL;
-	struct stele_buf b;
+	struct sink k = {0};
 	CURLcode c;
 	CURL *h;
 	int r;
 
 	memset(resp, 0, sizeof(*resp));
-	stele_buf_init(&b, req->max_response ? req->max_response : HTTP_DEFAULT_MAX);
+	/* One byte of the cap is the terminating NUL. */
+	stele_buf_init(&k.buf, req->max_response ? req->max_response : HTTP_DEFAULT_MAX);
 	h = curl_easy_init();
 	if (!h) {
 		snprintf(resp->error, sizeof(resp->error), "out of memory");
 		return -ENOMEM;
 	}
-	r = setup(h, req, &hdrs, &b, resp->error);
+	r = setup(h, req, &hdrs, &k, resp->error);
 	if (r < 0) {
 		if (!resp->error[0])
 			snprintf(resp->error, sizeof(resp->error), "bad request settings");
@@ -127,14 +139,15 @@ int http_do(const struct http_request *req, struct http_response *resp)
 		goto out;
 	}
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &resp->status);
-	if (stele_buf_append(&b, "", 0) < 0) {
+	if (stele_buf_append(&k.buf, "", 0) < 0) {
 		r = -ENOMEM;
 		goto out;
 	}
-	resp->body = stele_buf_steal(&b, &resp->len);
+	resp->truncated = k.truncated;
+	resp->body = stele_buf_steal(&k.buf, &resp->len);
 	r = 0;
 out:
-	stele_buf_free(&b);
+	stele_buf_free(&k.buf);
 	curl_slist_free_all(hdrs);
 	curl_easy_cleanup(h);
 	return r;

@@ -3,6 +3,7 @@
 #ifndef STELE_HTTP_H
 #define STELE_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,7 @@ struct http_response {
 	long status; /* HTTP status */
 	char *body;  /* NUL-terminated, owned; "" when empty */
 	size_t len;
+	bool truncated;	 /* the body was longer than the cap, and was cut */
 	char error[256]; /* why, when http_do fails */
 };
 
@@ -31,8 +33,8 @@ int http_global_init(void);
 
 /*
  * Performs req. Returns 0 when a response arrived (whatever its status),
- * else a negative errno with resp->error set (connect, timeout, TLS, a
- * response over the cap). Clear resp with http_response_clear either way.
+ * else a negative errno with resp->error set (connect, timeout, TLS). Clear resp with
+ * http_response_clear either way.
  */
 int http_do(const struct http_request *req, struct http_response *resp);
 void http_response_clear(struct http_response *resp);

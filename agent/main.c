@@ -23,6 +23,12 @@ static const struct command commands[] = {
      "verify --manifest MANIFEST --trust KEY.pub|DIR [--threshold K] [--json] ROOT|ARCHIVE"},
     {"inspect", cmd_inspect, "show what a manifest says",
      "inspect [--mtree] [--trust KEY.pub|DIR] MANIFEST"},
+    {"agent", cmd_agent, "verify at boot, serve health, report to the control plane",
+     "agent [--config FILE] [--cloud-config FILE] [--cmdline FILE] [--check-config]\n"
+     "             [--KEY VALUE ...]   (any key of agent.conf, e.g. --health.listen "
+     "127.0.0.1:9180)"},
+    {"status", cmd_status, "what the running agent knows",
+     "status [--json] [--config FILE] [--address HOST:PORT]"},
 };
 
 void cli_error(const char *fmt, ...)

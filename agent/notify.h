@@ -8,7 +8,8 @@
 /*
  * Reads NOTIFY_SOCKET (a path, or "@name" for an abstract socket) and
  * WATCHDOG_USEC/WATCHDOG_PID once. Returns 0; a process not started by
- * systemd gets 0 and notify_send does nothing.
+ * systemd gets 0 and notify_send does nothing. A NOTIFY_SOCKET that cannot
+ * be used (relative, too long) is -EINVAL or -ENAMETOOLONG (reported).
  */
 int notify_init(void);
 

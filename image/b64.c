@@ -17,7 +17,9 @@ static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuv
 	 : (c) == '/'		    ? 63                                                           \
 	 : (c) == '='		    ? PAD                                                          \
 				    : BAD)
-#define R4(n)  VALUE(n), VALUE((n) + 1), VALUE((n) + 2), VALUE((n) + 3)
+#define R4(n)                                                                                      \
+	(uint8_t) VALUE(n), (uint8_t)VALUE((n) + 1), (uint8_t)VALUE((n) + 2),                      \
+	    (uint8_t)VALUE((n) + 3)
 #define R16(n) R4(n), R4((n) + 4), R4((n) + 8), R4((n) + 12)
 #define R64(n) R16(n), R16((n) + 16), R16((n) + 32), R16((n) + 48)
 static const uint8_t values[256] = {R64(0), R64(64), R64(128), R64(192)};

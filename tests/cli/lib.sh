@@ -47,8 +47,18 @@ _skipped=0
 _case=""
 _case_failed=0
 
+# Functions to run when the script ends, however it ends (stopping servers).
+_on_exit=()
+on_exit() {
+	_on_exit+=("$1")
+}
+
 _cleanup() {
 	local rc=$?
+
+	for f in "${_on_exit[@]}"; do
+		"$f" || true
+	done
 
 	# A case that died with a filesystem mounted in the tree must not make
 	# rm -rf fail or reach into it.

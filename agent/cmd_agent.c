@@ -1,0 +1,417 @@
+// SPDX-License-Identifier: Apache-2.0
+/* stele agent: verify at boot, serve health, report every state change. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "agentcheck.h"
+#include "checks.h"
+#include "cli.h"
+#include "hash.h"
+#include "health.h"
+#include "http.h"
+#include "load.h"
+#include "log.h"
+#include "notify.h"
+#include "reporter.h"
+#include "state.h"
+#include "util.h"
+
+#define AGENT_DRAIN_MS	    3000 /* time the reporters get to flush at stop */
+#define AGENT_MAX_REPORTERS 3
+
+struct agent {
+	struct agent_config cfg;
+	char *instance_id;
+	struct state *st;
+	struct health *health;
+	struct agentcheck *ac;
+	struct checks *checks;
+	struct reporter *reporters[AGENT_MAX_REPORTERS];
+	size_t n_reporters;
+	pthread_t verifier;
+	bool verifier_started;
+	bool verifier_done; /* atomic */
+	int wake_fd;
+	bool ready_sent;
+};
+
+/* Lowest priority for the verification and the hash workers it starts (they inherit it). */
+static void lower_priority(int nice_value)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	if (setpriority(PRIO_PROCESS, (id_t)tid, nice_value) < 0)
+		agent_log(LOG_WARNING, "verification priority: %s", strerror(errno));
+	/* Best-effort I/O class, lowest level: a verification yields the disk. */
+	syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tid, (2 << 13) | 7);
+}
+
+static double monotonic_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Whether a pinned key id is among the valid signers. */
+static bool pinned_signer(const struct agent_config *c, const struct stele_trust_result *tr)
+{
+	for (size_t i = 0; i < c->n_pins; i++)
+		for (size_t j = 0; j < tr->n_signers; j++)
+			if (streq(c->pins[i], tr->signers[j]))
+				return true;
+	return false;
+}
+
+static int load_trusted(struct agent *a, struct stele_loaded *l)
+{
+	struct stele_trust *trust = NULL;
+	char reason[512];
+	int r;
+
+	r = stele_trust_load(a->cfg.trust, &trust);
+	if (r == 0)
+		r = stele_load(a->cfg.manifest, trust, a->cfg.threshold, time(NULL), l);
+	stele_trust_free(trust);
+	if (r < 0) {
+		snprintf(reason, sizeof(reason), "%s", agent_last_error());
+		state_untrusted(a->st, reason);
+		return r;
+	}
+	if (a->cfg.n_pins && !pinned_signer(&a->cfg, &l->trust)) {
+		snprintf(reason, sizeof(reason), "%s: signed, but by none of the %zu pinned keys",
+			 a->cfg.manifest, a->cfg.n_pins);
+		state_untrusted(a->st, reason);
+		stele_loaded_clear(l);
+		return -EKEYREJECTED;
+	}
+	state_set_image(a->st, stele_manifest_name(l->manifest),
+			stele_manifest_version(l->manifest), l->digest,
+			(const char(*)[65])l->trust.signers, l->trust.n_signers, a->cfg.n_pins > 0);
+	return 0;
+}
+
+static int compare_root(struct agent *a, struct stele_loaded *l)
+{
+	struct stele_exclude *ex = NULL;
+	struct stele_report *rep = NULL;
+	double start = monotonic_now();
+	char reason[512];
+	int fd, r;
+
+	fd = open(a->cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = neg_errno();
+		snprintf(reason, sizeof(reason), "%s: %s", a->cfg.root, strerror(-r));
+		state_untrusted(a->st, reason);
+		return r;
+	}
+	r = stele_manifest_exclusions(l->manifest, &ex);
+	if (r == 0)
+		r = stele_verify_tree(l->manifest, fd, ex,
+				      a->cfg.verify_threads ? a->cfg.verify_threads : stele_ncpus(),
+				      &rep);
+	close(fd);
+	stele_exclude_free(ex);
+	if (r < 0) {
+		snprintf(reason, sizeof(reason), "could not verify %s: %s", a->cfg.root,
+			 agent_last_error());
+		state_untrusted(a->st, reason);
+		return r;
+	}
+	state_verify_done(a->st, rep, monotonic_now() - start);
+	stele_report_free(rep);
+	return 0;
+}
+
+static void *verify_main(void *arg)
+{
+	struct agent *a = arg;
+	struct stele_loaded l = {0};
+
+	lower_priority(a->cfg.verify_nice);
+	state_verify_started(a->st);
+	if (load_trusted(a, &l) == 0)
+		compare_root(a, &l);
+	stele_loaded_clear(&l);
+	__atomic_store_n(&a->verifier_done, true, __ATOMIC_RELEASE);
+	return NULL;
+}
+
+/* Every state change: queue it for each reporter, log it, wake the main loop. */
+static void on_event(void *ctx, struct agent_event *ev)
+{
+	struct agent *a = ctx;
+
+	for (size_t i = 0; i < a->n_reporters; i++)
+		reporter_push(a->reporters[i], ev);
+	agent_log(
+	    ev->state == AGENT_READY || ev->state == AGENT_VERIFYING || ev->state == AGENT_WAITING
+		? LOG_INFO
+		: LOG_ERR,
+	    "state %s (event %" PRIu64 "): %s", agent_state_name(ev->state), ev->seq, ev->reason);
+	if (eventfd_write(a->wake_fd, 1) < 0)
+		agent_log(LOG_WARNING, "eventfd: %s", strerror(errno));
+}
+
+static int start_reporter(struct agent *a, const struct reporter_ops *ops, void *ctx)
+{
+	struct reporter_policy p = {
+	    .initial_ms = a->cfg.backoff_initial_ms,
+	    .max_ms = a->cfg.backoff_max_ms,
+	    .queue_max = a->cfg.queue_max,
+	};
+	int r = reporter_start(ops, ctx, &p, &a->reporters[a->n_reporters]);
+
+	if (r < 0)
+		return r;
+	state_add_reporter(a->st, a->reporters[a->n_reporters++]);
+	return 0;
+}
+
+static int start_reporters(struct agent *a)
+{
+	void *ctx;
+	int r;
+
+	if (a->cfg.webhook_url) {
+		r = webhook_create(&a->cfg, &ctx);
+		if (r < 0 || (r = start_reporter(a, &webhook_ops, ctx)) < 0)
+			return r;
+	}
+	if (a->cfg.n_etcd_endpoints) {
+		r = etcd_create(&a->cfg, a->instance_id, &ctx);
+		if (r < 0 || (r = start_reporter(a, &etcd_ops, ctx)) < 0)
+			return r;
+	}
+	if (a->cfg.aws_enabled) {
+		r = aws_create(&a->cfg, &ctx);
+		if (r < 0 || (r = start_reporter(a, &aws_ops, ctx)) < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int start_servers(struct agent *a)
+{
+	int r;
+
+	if (a->cfg.health_listen[0]) {
+		r = health_start(&a->cfg, a->st, &a->health);
+		if (r < 0)
+			return r;
+		agent_log(LOG_INFO, "health on %s (port %u)", a->cfg.health_listen,
+			  health_port(a->health));
+	}
+	if (a->cfg.agent_check_listen[0]) {
+		r = agentcheck_start(a->cfg.agent_check_listen, state_agent_check_line, a->st,
+				     &a->ac);
+		if (r < 0)
+			return r;
+		agent_log(LOG_INFO, "agent-check on %s (port %u)", a->cfg.agent_check_listen,
+			  agentcheck_port(a->ac));
+	}
+	if (a->cfg.n_checks) {
+		r = checks_start(a->cfg.checks, a->cfg.n_checks, state_check_changed, a->st,
+				 &a->checks);
+		if (r < 0) {
+			agent_log(LOG_ERR, "starting the checks: %s", strerror(-r));
+			return r;
+		}
+	}
+	return 0;
+}
+
+static int start(struct agent *a)
+{
+	int r;
+
+	a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->wake_fd < 0)
+		return neg_errno();
+	r = state_new(a->instance_id, &a->cfg, &a->st);
+	if (r < 0)
+		return r;
+	r = start_reporters(a);
+	if (r < 0)
+		return r;
+	state_set_listener(a->st, on_event, a);
+	r = start_servers(a);
+	if (r < 0)
+		return r;
+	r = pthread_create(&a->verifier, NULL, verify_main, a);
+	if (r)
+		return -r;
+	a->verifier_started = true;
+	return 0;
+}
+
+static void tell_systemd(struct agent *a)
+{
+	char line[600], msg[700];
+
+	state_status_line(a->st, line, sizeof(line));
+	if (!a->ready_sent && state_get(a->st) == AGENT_READY) {
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", line);
+		a->ready_sent = true;
+	} else {
+		snprintf(msg, sizeof(msg), "STATUS=%s", line);
+	}
+	notify_send(msg);
+}
+
+static int watchdog_timer(void)
+{
+	uint64_t usec = notify_watchdog_usec();
+	struct itimerspec its = {0};
+	int fd;
+
+	if (!usec)
+		return -1;
+	fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	/* Twice per interval, as systemd recommends. */
+	usec /= 2;
+	its.it_interval.tv_sec = (time_t)(usec / 1000000);
+	its.it_interval.tv_nsec = (long)(usec % 1000000) * 1000;
+	its.it_value = its.it_interval;
+	timerfd_settime(fd, 0, &its, NULL);
+	return fd;
+}
+
+static int add_fd(int ep, int fd)
+{
+	struct epoll_event e = {.events = EPOLLIN, .data.fd = fd};
+
+	return fd < 0 ? 0 : epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+}
+
+/* The main loop: state changes to systemd, the watchdog, and the signals that stop us. */
+static int run(struct agent *a, int sig_fd)
+{
+	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
+	_cleanup_close_ int wd = watchdog_timer();
+	struct epoll_event ev[4];
+	uint64_t v;
+
+	if (ep < 0 || add_fd(ep, sig_fd) < 0 || add_fd(ep, a->wake_fd) < 0 || add_fd(ep, wd) < 0)
+		return neg_errno();
+	tell_systemd(a);
+	for (;;) {
+		int n = epoll_wait(ep, ev, (int)ARRAY_SIZE(ev), -1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return neg_errno();
+		for (int i = 0; i < n; i++) {
+			int fd = ev[i].data.fd;
+			if (fd == sig_fd) {
+				struct signalfd_siginfo si;
+				if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
+				    si.ssi_signo != SIGHUP) {
+					agent_log(LOG_INFO, "signal %u: stopping", si.ssi_signo);
+					return 0;
+				}
+				agent_log(LOG_INFO,
+					  "SIGHUP: the configuration is read at start only");
+			} else if (fd == a->wake_fd) {
+				if (eventfd_read(a->wake_fd, &v) == 0)
+					tell_systemd(a);
+			} else if (fd == wd) {
+				if (read(wd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+					notify_send("WATCHDOG=1");
+			}
+		}
+	}
+}
+
+static void stop(struct agent *a)
+{
+	notify_send("STOPPING=1");
+	health_stop(STEAL(a->health));
+	agentcheck_stop(STEAL(a->ac));
+	checks_stop(STEAL(a->checks));
+	/*
+	 * A verification cannot be interrupted; one still running ends with the
+	 * process. The reporters flush what they have either way.
+	 */
+	if (a->verifier_started && __atomic_load_n(&a->verifier_done, __ATOMIC_ACQUIRE)) {
+		pthread_join(a->verifier, NULL);
+		a->verifier_started = false;
+	}
+	if (a->st)
+		state_set_listener(a->st, NULL, NULL);
+	for (size_t i = 0; i < a->n_reporters; i++)
+		reporter_stop(a->reporters[i], AGENT_DRAIN_MS);
+	a->n_reporters = 0;
+	if (!a->verifier_started) {
+		state_free(STEAL(a->st));
+		free(STEAL(a->instance_id));
+		conf_free(&a->cfg);
+	}
+	if (a->wake_fd >= 0)
+		close(a->wake_fd);
+}
+
+static int block_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	signal(SIGPIPE, SIG_IGN);
+	/* Before any thread starts, so that every thread inherits the mask. */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -EINVAL;
+	return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	struct agent a = {.wake_fd = -1};
+	_cleanup_close_ int sig_fd = -1;
+	int r;
+
+	agent_log_init();
+	r = agent_conf_load(argc, argv, &a.cfg);
+	if (r == AGENT_CONF_CHECKED)
+		return EXIT_VERIFIED;
+	if (r == AGENT_CONF_USAGE)
+		return cli_usage("agent");
+	if (r < 0)
+		return EXIT_ERROR;
+	sig_fd = block_signals();
+	/* A NOTIFY_SOCKET we cannot use is reported; the agent still serves. */
+	notify_init();
+	if (sig_fd < 0 || http_global_init() < 0) {
+		agent_log(LOG_ERR, "cannot set up signals or libcurl");
+		conf_free(&a.cfg);
+		return EXIT_ERROR;
+	}
+	r = agent_instance_id(&a.cfg, &a.instance_id);
+	if (r == 0)
+		r = start(&a);
+	if (r == 0)
+		r = run(&a, sig_fd);
+	stop(&a);
+	return r < 0 ? EXIT_ERROR : EXIT_VERIFIED;
+}

@@ -1,0 +1,778 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The agent's configuration: the table of keys, files, the kernel command line. */
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "config_value.h"
+#include "log.h"
+#include "util.h"
+
+#define FILE_MAX       (1024 * 1024) /* bytes in one configuration file */
+#define LINE_MAX_      4096	     /* bytes in one line, without its newline */
+#define KEY_MAX	       128	     /* bytes in one key, with its section */
+#define CHECKS_MAX     128
+#define CHECK_NAME_MAX 32
+#define DAY_MS	       (24 * 3600 * 1000ULL)
+#define NO_DEFAULT     NULL
+
+/*
+ * offsetof(T, field), and a compile error unless field has type `type`:
+ * the tables below store through these offsets.
+ */
+#define OFF(T, type, field) (offsetof(T, field) + 0 * sizeof((type *)0 == &((T *)0)->field))
+
+#define A(type, field)	OFF(struct agent_config, type, field)
+#define CK(type, field) OFF(struct check_config, type, field)
+
+#define STR(name, parse, field, max, def)                                                          \
+	{                                                                                          \
+		name, parse, ST_STR, A(char *, field), 0, 0, max, def, 0                           \
+	}
+#define NUM(name, parse, st, type, field, min, max, def)                                           \
+	{                                                                                          \
+		name, parse, st, A(type, field), 0, min, max, def, 0                               \
+	}
+#define DUR(name, field, def)                                                                      \
+	NUM(name, conf_parse_duration, ST_U64, uint64_t, field, 1, DAY_MS, def)
+
+static const struct conf_key global_keys[] = {
+    STR("manifest", conf_parse_path, manifest, 0, "/etc/stele/manifest.dsse"),
+    STR("trust", conf_parse_path, trust, 0, "/etc/stele/trusted.d"),
+    NUM("threshold", conf_parse_uint, ST_UNSIGNED, unsigned, threshold, 1, 64, "1"),
+    STR("root", conf_parse_path, root, 0, "/"),
+    {"trust.pin", conf_parse_pins, ST_LIST, A(char **, pins), A(size_t, n_pins), 0, 0, NO_DEFAULT,
+     CONF_OUTSIDE},
+    STR("instance_id", conf_parse_instance_id, instance_id, 128, NO_DEFAULT),
+    STR("state_dir", conf_parse_path, state_dir, 0, "/run/stele"),
+    NUM("verify.threads", conf_parse_uint, ST_UNSIGNED, unsigned, verify_threads, 0, 1024, "0"),
+    NUM("verify.nice", conf_parse_uint, ST_INT, int, verify_nice, 0, 19, "10"),
+
+    STR("health.listen", conf_parse_listen, health_listen, 0, "0.0.0.0:9180"),
+    NUM("health.max_connections", conf_parse_uint, ST_UNSIGNED, unsigned, health_max_conns, 1,
+	65536, "512"),
+    DUR("health.timeout", health_timeout_ms, "10s"),
+    STR("agent_check.listen", conf_parse_listen, agent_check_listen, 0, "0.0.0.0:9181"),
+
+    DUR("report.backoff_initial", backoff_initial_ms, "1s"),
+    DUR("report.backoff_max", backoff_max_ms, "60s"),
+    NUM("report.queue_max", conf_parse_uint, ST_SIZE, size_t, queue_max, 1, 1000000, "10000"),
+
+    STR("webhook.url", conf_parse_url, webhook_url, 0, NO_DEFAULT),
+    {"webhook.token", conf_parse_token, ST_STR, A(char *, webhook_token), 0, 0, 0, NO_DEFAULT,
+     CONF_SECRET},
+    STR("webhook.token_file", conf_parse_path, webhook_token_file, 0, NO_DEFAULT),
+    STR("webhook.ca", conf_parse_path, webhook_tls.ca, 0, NO_DEFAULT),
+    STR("webhook.cert", conf_parse_path, webhook_tls.cert, 0, NO_DEFAULT),
+    STR("webhook.key", conf_parse_path, webhook_tls.key, 0, NO_DEFAULT),
+    DUR("webhook.timeout", webhook_timeout_ms, "10s"),
+
+    {"etcd.endpoints", conf_parse_urls, ST_LIST, A(char **, etcd_endpoints),
+     A(size_t, n_etcd_endpoints), 0, 0, NO_DEFAULT, 0},
+    STR("etcd.prefix", conf_parse_text, etcd_prefix, 256, "/stele/instances/"),
+    NUM("etcd.ttl", conf_parse_seconds, ST_U64, uint64_t, etcd_ttl_s, 5, 24 * 3600, "30s"),
+    STR("etcd.ca", conf_parse_path, etcd_tls.ca, 0, NO_DEFAULT),
+    STR("etcd.cert", conf_parse_path, etcd_tls.cert, 0, NO_DEFAULT),
+    STR("etcd.key", conf_parse_path, etcd_tls.key, 0, NO_DEFAULT),
+    DUR("etcd.timeout", etcd_timeout_ms, "5s"),
+
+    NUM("aws.enabled", conf_parse_bool, ST_BOOL, bool, aws_enabled, 0, 0, "no"),
+    STR("aws.imds", conf_parse_url, aws_imds, 0, "http://169.254.169.254"),
+    STR("aws.endpoint", conf_parse_url, aws_endpoint, 0, NO_DEFAULT),
+    STR("aws.region", conf_parse_region, aws_region, 64, NO_DEFAULT),
+    STR("aws.group", conf_parse_text, aws_group, 255, NO_DEFAULT),
+    STR("aws.lifecycle_hook", conf_parse_text, aws_lifecycle_hook, 255, NO_DEFAULT),
+    DUR("aws.timeout", aws_timeout_ms, "5s"),
+};
+
+/* The keys of one check, after "check.NAME.". */
+static const struct conf_key check_keys[] = {
+    {"type", conf_parse_check_type, ST_TYPE, CK(enum check_type, type), 0, 0, 0, "http", 0},
+    {"url", conf_parse_url, ST_STR, CK(char *, url), 0, 0, 0, NO_DEFAULT, 0},
+    {"expect", conf_parse_uint, ST_UNSIGNED, CK(unsigned, expect), 0, 100, 599, "200", 0},
+    {"address", conf_parse_hostport, ST_STR, CK(char *, address), 0, 0, 0, NO_DEFAULT, 0},
+    {"command", conf_parse_text, ST_STR, CK(char *, command), 0, 0, 0, NO_DEFAULT, 0},
+    {"interval", conf_parse_duration, ST_U64, CK(uint64_t, interval_ms), 0, 1, DAY_MS, "5s", 0},
+    {"timeout", conf_parse_duration, ST_U64, CK(uint64_t, timeout_ms), 0, 1, DAY_MS, "2s", 0},
+    {"rise", conf_parse_uint, ST_UNSIGNED, CK(unsigned, rise), 0, 1, 100, "2", 0},
+    {"fall", conf_parse_uint, ST_UNSIGNED, CK(unsigned, fall), 0, 1, 100, "3", 0},
+};
+
+#define N_GLOBAL ARRAY_SIZE(global_keys)
+#define N_CHECK	 ARRAY_SIZE(check_keys)
+/* Every setting one source can make: for finding a key set twice in a file. */
+#define N_SLOTS (N_GLOBAL + CHECKS_MAX * N_CHECK)
+
+static void *field(void *base, size_t off)
+{
+	return (char *)base + off;
+}
+
+static void val_free(const struct conf_key *k, union conf_val *v)
+{
+	if (k->store == ST_STR)
+		free(v->s);
+	else if (k->store == ST_LIST)
+		conf_list_free(v->list.v, v->list.n);
+}
+
+/* Moves v into its field, freeing what was there. */
+static void store(const struct conf_key *k, void *base, union conf_val *v)
+{
+	void *p = field(base, k->off);
+
+	switch (k->store) {
+	case ST_STR:
+		free(*(char **)p);
+		*(char **)p = v->s;
+		break;
+	case ST_LIST:
+		conf_list_free(*(char ***)p, *(size_t *)field(base, k->count_off));
+		*(char ***)p = v->list.v;
+		*(size_t *)field(base, k->count_off) = v->list.n;
+		break;
+	case ST_U64:
+		*(uint64_t *)p = v->u;
+		break;
+	case ST_UNSIGNED:
+		*(unsigned *)p = (unsigned)v->u;
+		break;
+	case ST_SIZE:
+		*(size_t *)p = (size_t)v->u;
+		break;
+	case ST_INT:
+		*(int *)p = (int)v->u;
+		break;
+	case ST_BOOL:
+		*(bool *)p = v->b;
+		break;
+	case ST_TYPE:
+		*(enum check_type *)p = (enum check_type)v->u;
+		break;
+	}
+}
+
+static int apply_defaults(const struct conf_key *keys, size_t n, void *base)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct conf_why w = {.key = keys[i].name};
+		union conf_val v;
+		int r;
+
+		if (!keys[i].def)
+			continue;
+		r = keys[i].parse(&keys[i], keys[i].def, &v, &w);
+		/* The defaults are ours: only memory can fail them. */
+		assert(r != -EINVAL);
+		if (r < 0)
+			return r;
+		store(&keys[i], base, &v);
+	}
+	return 0;
+}
+
+/* Frees the strings and lists the keys own in base, and forgets them. */
+static void free_fields(const struct conf_key *keys, size_t n, void *base)
+{
+	for (size_t i = 0; i < n; i++) {
+		union conf_val none = {0};
+
+		if (keys[i].store == ST_STR || keys[i].store == ST_LIST)
+			store(&keys[i], base, &none);
+	}
+}
+
+/* Forgets, without freeing, what base shares with the struct it was copied from. */
+static void forget_fields(const struct conf_key *keys, size_t n, void *base)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (keys[i].store == ST_STR || keys[i].store == ST_LIST)
+			*(void **)field(base, keys[i].off) = NULL;
+		if (keys[i].store == ST_LIST)
+			*(size_t *)field(base, keys[i].count_off) = 0;
+	}
+}
+
+static int list_dup(char *const *src, size_t n, union conf_val *v)
+{
+	v->list.v = n ? calloc(n, sizeof(char *)) : NULL;
+	v->list.n = 0;
+	if (n && !v->list.v)
+		return -ENOMEM;
+	for (; v->list.n < n; v->list.n++) {
+		v->list.v[v->list.n] = strdup(src[v->list.n]);
+		if (!v->list.v[v->list.n]) {
+			conf_list_free(v->list.v, v->list.n);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* Gives dst (a forgotten copy of src) its own strings and lists. */
+static int dup_fields(const struct conf_key *keys, size_t n, void *dst, const void *src)
+{
+	for (size_t i = 0; i < n; i++) {
+		const void *from = (const char *)src + keys[i].off;
+		union conf_val v = {0};
+
+		if (keys[i].store == ST_STR && *(char *const *)from) {
+			v.s = strdup(*(char *const *)from);
+			if (!v.s)
+				return -ENOMEM;
+		} else if (keys[i].store == ST_LIST) {
+			size_t count = *(const size_t *)((const char *)src + keys[i].count_off);
+			if (list_dup(*(char **const *)from, count, &v) < 0)
+				return -ENOMEM;
+		} else {
+			continue;
+		}
+		store(&keys[i], dst, &v);
+	}
+	return 0;
+}
+
+static void check_free(struct check_config *ck)
+{
+	free_fields(check_keys, N_CHECK, ck);
+	free(ck->name);
+}
+
+void conf_free(struct agent_config *c)
+{
+	if (!c)
+		return;
+	free_fields(global_keys, N_GLOBAL, c);
+	for (size_t i = 0; i < c->n_checks; i++)
+		check_free(&c->checks[i]);
+	free(c->checks);
+	memset(c, 0, sizeof(*c));
+}
+
+int conf_init(struct agent_config *c)
+{
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	r = apply_defaults(global_keys, N_GLOBAL, c);
+	if (r < 0)
+		conf_free(c);
+	return r;
+}
+
+static int copy_checks(struct agent_config *dst, const struct agent_config *src)
+{
+	if (!src->n_checks)
+		return 0;
+	dst->checks = calloc(src->n_checks, sizeof(*dst->checks));
+	if (!dst->checks)
+		return -ENOMEM;
+	for (size_t i = 0; i < src->n_checks; i++) {
+		struct check_config *ck = &dst->checks[i];
+
+		*ck = src->checks[i];
+		forget_fields(check_keys, N_CHECK, ck);
+		ck->name = NULL;
+		dst->n_checks = i + 1;
+		ck->name = strdup(src->checks[i].name);
+		if (!ck->name || dup_fields(check_keys, N_CHECK, ck, &src->checks[i]) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+/* A deep copy of src, for loading a source all or nothing. */
+static int conf_copy(struct agent_config *dst, const struct agent_config *src)
+{
+	*dst = *src;
+	forget_fields(global_keys, N_GLOBAL, dst);
+	dst->checks = NULL;
+	dst->n_checks = 0;
+	if (dup_fields(global_keys, N_GLOBAL, dst, src) < 0 || copy_checks(dst, src) < 0) {
+		conf_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static const struct conf_key *lookup(const struct conf_key *keys, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (streq(keys[i].name, name))
+			return &keys[i];
+	return NULL;
+}
+
+/* A key named in full, and for "check.NAME.KEY" the check's name. */
+struct target {
+	const struct conf_key *k;
+	const char *check; /* NULL for the other keys */
+	size_t check_len;
+};
+
+static bool check_name_ok(const char *s, size_t n)
+{
+	static const char allowed[] = "abcdefghijklmnopqrstuvwxyz0123456789_-";
+
+	return n >= 1 && n <= CHECK_NAME_MAX && strspn(s, allowed) >= n;
+}
+
+static int find_key(const char *key, struct target *t, struct conf_why *w)
+{
+	char shown[80];
+	const char *name, *dot;
+
+	w->key = NULL;
+	t->check = NULL;
+	t->k = lookup(global_keys, N_GLOBAL, key);
+	if (t->k)
+		return 0;
+	if (strncmp(key, "check.", 6) != 0 || !(dot = strchr(key + 6, '.')))
+		return conf_fail(w, "unknown key '%s'", conf_shown(key, shown, sizeof(shown)));
+	name = key + 6;
+	if (!check_name_ok(name, (size_t)(dot - name)))
+		return conf_fail(w, "%s: a check's name is 1 to %d of a-z, 0-9, '_' and '-'",
+				 conf_shown(key, shown, sizeof(shown)), CHECK_NAME_MAX);
+	t->k = lookup(check_keys, N_CHECK, dot + 1);
+	if (!t->k)
+		return conf_fail(w, "unknown key '%s'", conf_shown(key, shown, sizeof(shown)));
+	t->check = name;
+	t->check_len = (size_t)(dot - name);
+	return 0;
+}
+
+/* The index of the named check, made with its defaults on first mention. */
+static int check_index(struct agent_config *c, const char *name, size_t len, size_t *index)
+{
+	struct check_config *grown, *ck;
+
+	for (size_t i = 0; i < c->n_checks; i++) {
+		if (strlen(c->checks[i].name) == len && memcmp(c->checks[i].name, name, len) == 0) {
+			*index = i;
+			return 0;
+		}
+	}
+	if (c->n_checks == CHECKS_MAX)
+		return -E2BIG;
+	grown = realloc(c->checks, (c->n_checks + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	c->checks = grown;
+	ck = &grown[c->n_checks];
+	memset(ck, 0, sizeof(*ck));
+	ck->name = strndup(name, len);
+	if (!ck->name || apply_defaults(check_keys, N_CHECK, ck) < 0) {
+		check_free(ck);
+		return -ENOMEM;
+	}
+	*index = c->n_checks++;
+	return 0;
+}
+
+/* Where v goes: c itself or one of its checks, found or made. */
+static int target_base(struct agent_config *c, const struct target *t, void **base, size_t *slot,
+		       struct conf_why *w)
+{
+	size_t i;
+	int r;
+
+	if (!t->check) {
+		*base = c;
+		*slot = (size_t)(t->k - global_keys);
+		return 0;
+	}
+	r = check_index(c, t->check, t->check_len, &i);
+	if (r == -E2BIG)
+		return conf_fail(w, "more than %d checks", CHECKS_MAX);
+	if (r < 0) {
+		conf_fail(w, "out of memory");
+		return -ENOMEM;
+	}
+	*base = &c->checks[i];
+	*slot = N_GLOBAL + i * N_CHECK + (size_t)(t->k - check_keys);
+	return 0;
+}
+
+/*
+ * Parses value for key and stores it in c; c changes only on success. *slot
+ * says which setting it was. Returns 0, -EINVAL or -ENOMEM with w->msg.
+ */
+static int set_key(struct agent_config *c, const char *key, const char *value,
+		   enum conf_origin origin, struct conf_why *w, size_t *slot)
+{
+	const char *problem;
+	struct target t;
+	union conf_val v = {0};
+	void *base = NULL;
+	int r;
+
+	r = find_key(key, &t, w);
+	if (r < 0)
+		return r;
+	if ((t.k->flags & CONF_OUTSIDE) && origin < CONF_CLOUD)
+		return conf_fail(w,
+				 "%s must come from outside the image (cloud-init's file, the "
+				 "kernel command line or --%s)",
+				 key, key);
+	w->key = key;
+	if (strlen(value) > CONF_VALUE_MAX)
+		return conf_fail(w, "the value is longer than %d bytes", CONF_VALUE_MAX);
+	problem = conf_text_problem(value, strlen(value), false);
+	if (problem)
+		return conf_fail(w, "the value has %s", problem);
+	/* An empty value takes back a setting that has no default. */
+	if (*value || t.k->def || t.k->store != ST_STR)
+		r = t.k->parse(t.k, value, &v, w);
+	if (r == 0)
+		r = target_base(c, &t, &base, slot, w);
+	if (r < 0) {
+		val_free(t.k, &v);
+		return r;
+	}
+	store(t.k, base, &v);
+	return 0;
+}
+
+int conf_set(struct agent_config *c, const char *key, const char *value, enum conf_origin origin,
+	     const char *where)
+{
+	struct conf_why w;
+	size_t slot;
+	int r;
+
+	assert(key && value);
+	r = set_key(c, key, value, origin, &w, &slot);
+	if (r < 0)
+		stele_err("%s: %s", where ? where : "configuration", w.msg);
+	return r;
+}
+
+/* Reads a whole configuration file of at most FILE_MAX bytes into b. */
+static int read_file(const char *path, bool missing_ok, struct stele_buf *b)
+{
+	_cleanup_close_ int fd = -1;
+	char chunk[16384];
+	struct stat st;
+	ssize_t n;
+
+	/* O_NONBLOCK: opening a FIFO must not hang the agent; it is refused below. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		int r = neg_errno();
+		if (r != -ENOENT || !missing_ok)
+			stele_err("%s: %s", path, strerror(-r));
+		return r;
+	}
+	if (fstat(fd, &st) < 0) {
+		int r = neg_errno();
+		stele_err("%s: %s", path, strerror(-r));
+		return r;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		stele_err("%s: not a regular file", path);
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	stele_buf_init(b, FILE_MAX);
+	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
+		int r = n < 0 ? neg_errno() : stele_buf_append(b, chunk, (size_t)n);
+		if (r == -EINTR)
+			continue;
+		if (r == -E2BIG)
+			stele_err("%s: larger than %d bytes", path, FILE_MAX);
+		else if (r < 0)
+			stele_err("%s: %s", path, strerror(-r));
+		if (r < 0) {
+			stele_buf_free(b);
+			return r == -E2BIG ? -EFBIG : r;
+		}
+	}
+	return 0;
+}
+
+/* State while one file is read into a copy of the configuration. */
+struct loader {
+	struct agent_config *c;
+	enum conf_origin origin;
+	char prefix[KEY_MAX + 2]; /* "check.web." after "[check.web]" */
+	unsigned line;
+	unsigned *seen; /* N_SLOTS: the line that set each setting, 0 if none */
+};
+
+/* "[check.web]": later keys are "check.web.KEY". */
+static int parse_header(struct loader *l, char *s, struct conf_why *w)
+{
+	static const char allowed[] = "abcdefghijklmnopqrstuvwxyz0123456789_-.";
+	char *close = strchr(s, ']'), *name = conf_skip_blank(s + 1);
+	size_t n;
+
+	if (!close)
+		return conf_fail(w, "section header without ']'");
+	if (!conf_only_comment(close + 1))
+		return conf_fail(w, "text after the section header");
+	conf_trim_end(name, close);
+	n = strlen(name);
+	if (!n || n > KEY_MAX || strspn(name, allowed) != n || name[0] == '.' ||
+	    name[n - 1] == '.' || strstr(name, ".."))
+		return conf_fail(w, "bad section header: want [NAME] of a-z, 0-9, '_', '-', '.'");
+	memcpy(l->prefix, name, n);
+	memcpy(l->prefix + n, ".", 2);
+	return 0;
+}
+
+static int parse_setting(struct loader *l, char *s, struct conf_why *w)
+{
+	char key[KEY_MAX + 1], shown[80];
+	char *eq = strchr(s, '='), *value;
+	size_t slot;
+	int n, r;
+
+	if (!eq)
+		return conf_fail(w, "expected KEY = VALUE");
+	conf_trim_end(s, eq);
+	if (!*s)
+		return conf_fail(w, "empty key before '='");
+	n = snprintf(key, sizeof(key), "%s%s", l->prefix, s);
+	if (n < 0 || (size_t)n >= sizeof(key))
+		return conf_fail(w, "unknown key '%s'", conf_shown(s, shown, sizeof(shown)));
+	value = conf_skip_blank(eq + 1);
+	if (*value != '"')
+		conf_cut_comment(value);
+	else if ((r = conf_unquote(value, w)) < 0)
+		return r;
+	r = set_key(l->c, key, value, l->origin, w, &slot);
+	if (r < 0)
+		return r;
+	if (l->seen[slot])
+		return conf_fail(w, "%s is set again (first on line %u)", key, l->seen[slot]);
+	l->seen[slot] = l->line;
+	return 0;
+}
+
+/* One line of n bytes, NUL-terminated at s[n]. */
+static int parse_line(struct loader *l, char *s, size_t n, struct conf_why *w)
+{
+	const char *problem;
+
+	w->key = NULL;
+	if (n > LINE_MAX_)
+		return conf_fail(w, "line longer than %d bytes", LINE_MAX_);
+	problem = conf_text_problem(s, n, true);
+	if (problem)
+		return conf_fail(w, "the line has %s", problem);
+	s = conf_skip_blank(s);
+	if (!*s || *s == '#')
+		return 0;
+	if (*s == '[')
+		return parse_header(l, s, w);
+	return parse_setting(l, s, w);
+}
+
+static int parse_text(struct loader *l, const char *path, char *data, size_t len)
+{
+	char *p = data, *end = data + len;
+
+	/* A byte order mark, as some editors write, is not part of the first key. */
+	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
+		p += 3;
+	while (p < end) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		struct conf_why w;
+		int r;
+
+		l->line++;
+		if (nl && n && p[n - 1] == '\r')
+			n--;
+		p[n] = '\0';
+		r = parse_line(l, p, n, &w);
+		if (r < 0) {
+			stele_err("%s:%u: %s", path, l->line, w.msg);
+			return r;
+		}
+		p = nl ? nl + 1 : end;
+	}
+	return 0;
+}
+
+/* Puts tmp in c's place when r says it was loaded, else drops it. */
+static int commit(struct agent_config *c, struct agent_config *tmp, int r)
+{
+	if (r < 0) {
+		conf_free(tmp);
+		return r;
+	}
+	conf_free(c);
+	*c = *tmp;
+	return 0;
+}
+
+int conf_load_file(struct agent_config *c, const char *path, enum conf_origin origin,
+		   bool missing_ok)
+{
+	struct loader l = {.origin = origin};
+	struct agent_config tmp;
+	struct stele_buf b;
+	int r = read_file(path, missing_ok, &b);
+
+	if (r < 0)
+		return r;
+	if (!b.data)
+		return 0;
+	l.c = &tmp;
+	l.seen = calloc(N_SLOTS, sizeof(*l.seen));
+	r = l.seen ? conf_copy(&tmp, c) : -ENOMEM;
+	if (r < 0) {
+		stele_err("%s: out of memory", path);
+	} else {
+		r = commit(c, &tmp, parse_text(&l, path, b.data, b.len));
+	}
+	free(l.seen);
+	stele_buf_free(&b);
+	return r;
+}
+
+static bool is_secret(const char *key)
+{
+	struct conf_why w;
+	struct target t;
+
+	return find_key(key, &t, &w) == 0 && (t.k->flags & CONF_SECRET);
+}
+
+/* Applies one "stele.KEY=VALUE" word. */
+static int apply_word(struct agent_config *c, char *word, bool unterminated)
+{
+	struct conf_why w = {0};
+	char *key = word + 6, *eq = strchr(key, '='), shown[80];
+	size_t slot;
+	int r;
+
+	if (!eq) {
+		r = conf_fail(&w, "expected stele.KEY=VALUE");
+	} else if (eq == key) {
+		r = conf_fail(&w, "empty key before '='");
+	} else {
+		*eq = '\0';
+		r = unterminated ? conf_fail(&w, "no closing '\"'")
+				 : set_key(c, key, eq + 1, CONF_KERNEL, &w, &slot);
+		/* A secret may be refused, but is not repeated in the log. */
+		if (r < 0 && is_secret(key)) {
+			stele_err("kernel command line: stele.%s=...: %s", key, w.msg);
+			return r;
+		}
+		*eq = '=';
+	}
+	if (r < 0)
+		stele_err("kernel command line: %s: %s", conf_shown(word, shown, sizeof(shown)),
+			  w.msg);
+	return r;
+}
+
+int conf_load_cmdline(struct agent_config *c, const char *cmdline)
+{
+	struct agent_config tmp;
+	const char *p = cmdline;
+	int r = conf_copy(&tmp, c);
+
+	if (r < 0) {
+		stele_err("kernel command line: out of memory");
+		return r;
+	}
+	for (;;) {
+		bool unterminated = false;
+		char *word;
+
+		r = conf_next_word(&p, &word, &unterminated);
+		if (r < 0)
+			stele_err("kernel command line: out of memory");
+		if (r <= 0)
+			break;
+		/* After "--" the words are init's, not the kernel's. */
+		if (streq(word, "--")) {
+			free(word);
+			r = 0;
+			break;
+		}
+		r = strncmp(word, "stele.", 6) == 0 ? apply_word(&tmp, word, unterminated) : 0;
+		free(word);
+		if (r < 0)
+			break;
+	}
+	return commit(c, &tmp, r);
+}
+
+static const char *const type_names[] = {
+    [CHECK_HTTP] = "http", [CHECK_TCP] = "tcp", [CHECK_EXEC] = "exec"};
+
+static int validate_check(const struct check_config *ck)
+{
+	static const char *const needs[] = {
+	    [CHECK_HTTP] = "url", [CHECK_TCP] = "address", [CHECK_EXEC] = "command"};
+	const char *have[] = {
+	    [CHECK_HTTP] = ck->url, [CHECK_TCP] = ck->address, [CHECK_EXEC] = ck->command};
+	int r = 0;
+
+	for (size_t i = 0; i < ARRAY_SIZE(needs); i++) {
+		if (i == (size_t)ck->type && !have[i]) {
+			stele_err("check.%s: type %s needs check.%s.%s", ck->name, type_names[i],
+				  ck->name, needs[i]);
+			r = -EINVAL;
+		} else if (i != (size_t)ck->type && have[i]) {
+			stele_err("check.%s.%s: only %s checks take it, and check.%s is type %s",
+				  ck->name, needs[i], type_names[i], ck->name,
+				  type_names[ck->type]);
+			r = -EINVAL;
+		}
+	}
+	if (ck->timeout_ms >= ck->interval_ms) {
+		stele_err("check.%s.timeout: %" PRIu64
+			  " ms is not below check.%s.interval (%" PRIu64 " ms)",
+			  ck->name, ck->timeout_ms, ck->name, ck->interval_ms);
+		r = -EINVAL;
+	}
+	return r;
+}
+
+static int validate_tls(const struct tls_config *t, const char *prefix)
+{
+	if (!t->cert == !t->key)
+		return 0;
+	stele_err("%s.%s is set without %s.%s", prefix, t->cert ? "cert" : "key", prefix,
+		  t->cert ? "key" : "cert");
+	return -EINVAL;
+}
+
+int conf_validate(const struct agent_config *c)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < c->n_checks; i++)
+		if (validate_check(&c->checks[i]) < 0)
+			r = -EINVAL;
+	if (validate_tls(&c->webhook_tls, "webhook") < 0 || validate_tls(&c->etcd_tls, "etcd") < 0)
+		r = -EINVAL;
+	if (c->webhook_token && c->webhook_token_file) {
+		stele_err("webhook.token and webhook.token_file are both set: give one");
+		r = -EINVAL;
+	}
+	if (c->aws_enabled && !c->aws_group) {
+		stele_err("aws.enabled needs aws.group, the Auto Scaling group's name");
+		r = -EINVAL;
+	}
+	if (c->backoff_initial_ms > c->backoff_max_ms) {
+		stele_err("report.backoff_initial (%" PRIu64
+			  " ms) is above report.backoff_max (%" PRIu64 " ms)",
+			  c->backoff_initial_ms, c->backoff_max_ms);
+		r = -EINVAL;
+	}
+	return r;
+}

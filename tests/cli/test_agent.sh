@@ -1,0 +1,186 @@
+#!/bin/bash
+# SPDX-License-Identifier: Apache-2.0
+# The agent on a real tree: states, /healthz /readyz /status /metrics, the
+# agent-check port, sd_notify, pinned keys, application checks, stele status,
+# bad configuration and hostile clients.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/agent_lib.sh"
+
+make_image "$T/img" || { echo "cannot make the test image: $(cat "$T/img/seal.err")"; exit 1; }
+HP=$(free_port)
+AP=$(free_port)
+common=(--manifest "$T/img/manifest" --trust "$T/img/key.pub" --root "$T/img/root"
+	--health.listen "127.0.0.1:$HP" --agent_check.listen "127.0.0.1:$AP")
+
+case_begin "--check-config accepts a good file and names file and line of a bad one"
+printf 'health.listen = 127.0.0.1:9999\n' >"$T/good.conf"
+printf 'health.listen = 127.0.0.1:9999\nhelth.listen = x\n' >"$T/bad.conf"
+expect_exit 0 stele agent --config "$T/good.conf" --cloud-config "$T/none" --cmdline "" \
+	--check-config
+expect_exit 3 stele agent --config "$T/bad.conf" --cloud-config "$T/none" --cmdline "" \
+	--check-config
+expect_stderr_contains "$T/bad.conf:2"
+expect_stderr_contains "helth.listen"
+
+case_begin "a bad value on the command line is refused, naming the option"
+expect_exit 3 stele agent --config "$T/good.conf" --cloud-config "$T/none" --cmdline "" \
+	--health.listen nowhere --check-config
+expect_stderr_contains "--health.listen"
+
+case_begin "a pin in the image's own file is refused"
+printf 'trust.pin = %064d\n' 0 >"$T/pin.conf"
+expect_exit 3 stele agent --config "$T/pin.conf" --cloud-config "$T/none" --cmdline "" \
+	--check-config
+expect_stderr_contains "outside the image"
+
+case_begin "the agent verifies the tree and becomes ready; health answers"
+start_agent agent1 "${common[@]}"
+wait_until 10 state_is "$HP" ready || fail "not ready within 10 s: $(agent_state "$HP")"
+expect_eq "/healthz" 200 "$(http_code "http://127.0.0.1:$HP/healthz")"
+expect_eq "/readyz" 200 "$(http_code "http://127.0.0.1:$HP/readyz")"
+expect_eq "agent-check" "up ready" "$(agent_line "$AP")"
+expect_eq "unknown path" 404 "$(http_code "http://127.0.0.1:$HP/nothing")"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --max-time 3 "http://127.0.0.1:$HP/readyz")
+expect_eq "POST /readyz" 405 "$code"
+
+case_begin "/status tells the image, its digest, the signer and self-attested trust"
+curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
+digest=$(sha256sum <(payload_of "$T/img/manifest" /dev/stdout) | cut -d' ' -f1)
+json_check 'j["state"] == "ready" and j["image"]["name"] == "demo" and j["image"]["version"] == 7'
+json_check 'j["image"]["digest"] == a[0]' "$digest"
+json_check 'j["image"]["keys"] == [a[0]] and j["image"]["trust"] == "self-attested"' \
+	"$(keyid_of "$T/img/key.pub")"
+json_check 'j["verify"]["runs"] == 1 and j["verify"]["files"] == 2 and j["violations"] == []'
+
+case_begin "/metrics is Prometheus text with the state and the verification"
+curl -s --max-time 3 "http://127.0.0.1:$HP/metrics" >"$OUT"
+expect_stdout_contains 'stele_state{state="ready"} 1'
+expect_stdout_contains 'stele_state{state="drifted"} 0'
+expect_stdout_contains 'stele_verify_files_total 2'
+expect_stdout_contains 'stele_image_info{name="demo",version="7"'
+expect_stdout_contains '# TYPE stele_verify_duration_seconds gauge'
+
+case_begin "stele status prints what the agent knows, exit 0 when ready"
+expect_exit 0 stele status --address "127.0.0.1:$HP"
+expect_stdout_contains "ready"
+expect_stdout_contains "demo version 7"
+expect_exit 0 stele status --json --address "127.0.0.1:$HP"
+json_check 'j["state"] == "ready"'
+
+case_begin "SIGTERM stops the agent with exit 0"
+stop_pid "$AGENT_PID" TERM
+expect_eq "exit status" 0 "$STOP_RC"
+expect_exit 3 stele status --address "127.0.0.1:$HP"
+
+case_begin "a pinned signer gives pinned trust; another pin makes it untrusted"
+start_agent agent2 "${common[@]}" --trust.pin "$(keyid_of "$T/img/key.pub")"
+wait_until 10 state_is "$HP" ready || fail "not ready with the right pin"
+curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
+json_check 'j["image"]["trust"] == "pinned"'
+stop_pid "$AGENT_PID"
+start_agent agent3 "${common[@]}" --trust.pin "$(printf '%064d' 0)"
+wait_until 10 state_is "$HP" untrusted || fail "not untrusted with a wrong pin"
+curl -s --max-time 3 "http://127.0.0.1:$HP/readyz" >"$OUT"
+expect_stdout_contains "pinned"
+expect_eq "/readyz" 503 "$(http_code "http://127.0.0.1:$HP/readyz")"
+expect_exit 2 stele status --address "127.0.0.1:$HP"
+stop_pid "$AGENT_PID"
+
+case_begin "a manifest signed by an unknown key: untrusted, down on agent-check"
+"$STELE" keygen --out "$T/other" >/dev/null
+start_agent agent4 "${common[@]}" --trust "$T/other.pub"
+wait_until 10 state_is "$HP" untrusted || fail "not untrusted"
+line=$(agent_line "$AP")
+case $line in "down #untrusted"*) ;; *) fail "agent-check said '$line'" ;; esac
+stop_pid "$AGENT_PID"
+
+case_begin "a changed tree at boot: drifted, with the path and kind in /status"
+cp -a "$T/img/root" "$T/drift"
+echo "patched" >>"$T/drift/usr/bin/app"
+start_agent agent5 "${common[@]}" --root "$T/drift"
+wait_until 10 state_is "$HP" drifted || fail "not drifted"
+curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
+json_check '{"path": "/usr/bin/app", "kinds": "modified"} in j["violations"]'
+expect_eq "/readyz" 503 "$(http_code "http://127.0.0.1:$HP/readyz")"
+expect_exit 1 stele status --address "127.0.0.1:$HP"
+stop_pid "$AGENT_PID"
+
+case_begin "the application's check holds readiness back until it passes, and takes it away"
+mkdir -p "$T/www"
+WP=$(free_port)
+start_agent agent6 "${common[@]}" --check.app.type http \
+	--check.app.url "http://127.0.0.1:$WP/health" --check.app.interval 200ms \
+	--check.app.timeout 150ms --check.app.rise 1 --check.app.fall 1
+wait_until 10 state_is "$HP" waiting || fail "not waiting while the app is down"
+expect_eq "/readyz while the app is down" 503 "$(http_code "http://127.0.0.1:$HP/readyz")"
+echo ok >"$T/www/health"
+start_bg www python3 -m http.server --bind 127.0.0.1 --directory "$T/www" "$WP"
+WWW=$BG_PID
+wait_until 10 state_is "$HP" ready || fail "not ready once the app answers"
+rm "$T/www/health"
+wait_until 5 state_is "$HP" waiting || fail "still ready after the app check fails"
+line=$(agent_line "$AP")
+case $line in "down #waiting: check app"*) ;; *) fail "agent-check said '$line'" ;; esac
+stop_pid "$WWW"
+stop_pid "$AGENT_PID"
+
+case_begin "sd_notify: STATUS= on changes, READY=1 once ready, WATCHDOG=1 when asked"
+start_bg notify python3 "$CLI_DIR/notify_listen.py" "$T/notify.sock" "$T/notify.log"
+wait_until 5 test -S "$T/notify.sock" || fail "no notify socket"
+NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=200000 start_agent agent7 "${common[@]}"
+wait_until 10 grep -q 'READY=1' "$T/notify.log" || fail "no READY=1"
+wait_until 5 grep -q 'WATCHDOG=1' "$T/notify.log" || fail "no WATCHDOG=1"
+grep -q '^READY=1|STATUS=ready: image demo version 7 verified' "$T/notify.log" ||
+	fail "READY=1 without the status: $(cat "$T/notify.log")"
+first_ready=$(grep -n 'READY=1' "$T/notify.log" | head -1 | cut -d: -f1)
+grep -n 'STATUS=verifying' "$T/notify.log" | cut -d: -f1 | while read -r n; do
+	[ "$n" -lt "$first_ready" ] || fail "STATUS=verifying after READY=1"
+done
+stop_pid "$AGENT_PID"
+grep -q 'STOPPING=1' "$T/notify.log" || fail "no STOPPING=1"
+
+case_begin "hostile clients: a 1 MB request, slow clients and a connection flood"
+start_agent agent8 "${common[@]}" --health.timeout 2s
+wait_until 10 state_is "$HP" ready || fail "not ready"
+python3 - "$HP" "$AP" >"$OUT" 2>"$ERR" <<'PY'
+import socket, sys, time
+hp, ap = int(sys.argv[1]), int(sys.argv[2])
+# 1 MB of headers: refused, and the server goes on.
+s = socket.create_connection(("127.0.0.1", hp), timeout=5)
+try:
+    s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * (1 << 20) + b"\r\n\r\n")
+except OSError:
+    pass
+try:
+    reply = s.recv(100)
+except OSError:
+    reply = b""
+print("big:", reply[:12].decode("ascii", "replace"))
+# Slow clients that send half a request and wait.
+slow = []
+for _ in range(100):
+    c = socket.create_connection(("127.0.0.1", hp), timeout=5)
+    c.sendall(b"GET /readyz HTTP/1.1\r\nHo")
+    slow.append(c)
+# A flood on the agent-check port, never read.
+flood = []
+for _ in range(1000):
+    try:
+        flood.append(socket.create_connection(("127.0.0.1", ap), timeout=5))
+    except OSError:
+        break
+t = time.monotonic()
+c = socket.create_connection(("127.0.0.1", hp), timeout=5)
+c.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+print("readyz:", c.recv(100).split(b"\r\n")[0].decode(), "in %.3f s" % (time.monotonic() - t))
+a = socket.create_connection(("127.0.0.1", ap), timeout=5)
+print("agent-check:", a.recv(100).decode().strip())
+PY
+expect_stdout_contains "readyz: HTTP/1.1 200 OK"
+expect_stdout_contains "agent-check: up ready"
+grep -qE '^big: HTTP/1.1 4[0-9][0-9]|^big: $' "$OUT" || fail "1 MB request answered: $(cat "$OUT")"
+expect_eq "state after the abuse" ready "$(agent_state "$HP")"
+stop_pid "$AGENT_PID"
+expect_eq "exit status after the abuse" 0 "$STOP_RC"
+
+finish
