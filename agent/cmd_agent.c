@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -44,9 +45,9 @@ struct agent {
 	struct reporter *reporters[AGENT_MAX_REPORTERS];
 	size_t n_reporters;
 	pthread_t verifier;
-	bool verifier_started;
-	bool verifier_done; /* atomic */
-	int wake_fd;
+	bool verifier_started; /* and not joined */
+	int wake_fd;	       /* a state changed: tell systemd */
+	int stop_fd;	       /* the agent stops: end the verification loop */
 	bool ready_sent;
 };
 
@@ -140,17 +141,44 @@ static int compare_root(struct agent *a, struct stele_loaded *l)
 	return 0;
 }
 
-static void *verify_main(void *arg)
+static void verify_once(struct agent *a)
 {
-	struct agent *a = arg;
 	struct stele_loaded l = {0};
 
-	lower_priority(a->cfg.verify_nice);
-	state_verify_started(a->st);
 	if (load_trusted(a, &l) == 0)
 		compare_root(a, &l);
 	stele_loaded_clear(&l);
-	__atomic_store_n(&a->verifier_done, true, __ATOMIC_RELEASE);
+}
+
+/* Waits ms or until the agent stops; true when it stops. */
+static bool wait_or_stop(int stop_fd, uint64_t ms)
+{
+	struct pollfd p = {.fd = stop_fd, .events = POLLIN};
+	double end = monotonic_now() + (double)ms / 1000;
+	double left;
+
+	while ((left = end - monotonic_now()) > 0) {
+		int n = poll(&p, 1, left > 3600 ? 3600000 : (int)(left * 1000) + 1);
+		if (n > 0)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The first verification decides the boot verdict; later ones (every
+ * verify.interval) keep the instance ready while they run and only report
+ * what they find: drift, or a manifest no longer trusted (expired).
+ */
+static void *verify_main(void *arg)
+{
+	struct agent *a = arg;
+
+	lower_priority(a->cfg.verify_nice);
+	state_verify_started(a->st);
+	do
+		verify_once(a);
+	while (a->cfg.verify_interval_ms && !wait_or_stop(a->stop_fd, a->cfg.verify_interval_ms));
 	return NULL;
 }
 
@@ -243,7 +271,8 @@ static int start(struct agent *a)
 	int r;
 
 	a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->wake_fd < 0)
+	a->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (a->wake_fd < 0 || a->stop_fd < 0)
 		return neg_errno();
 	r = state_new(a->instance_id, &a->cfg, &a->st);
 	if (r < 0)
@@ -349,12 +378,17 @@ static void stop(struct agent *a)
 	agentcheck_stop(STEAL(a->ac));
 	checks_stop(STEAL(a->checks));
 	/*
-	 * A verification cannot be interrupted; one still running ends with the
-	 * process. The reporters flush what they have either way.
+	 * A verification cannot be interrupted; one still running after a short
+	 * wait ends with the process. The reporters flush what they have either way.
 	 */
-	if (a->verifier_started && __atomic_load_n(&a->verifier_done, __ATOMIC_ACQUIRE)) {
-		pthread_join(a->verifier, NULL);
-		a->verifier_started = false;
+	if (a->verifier_started) {
+		struct timespec deadline;
+		if (a->stop_fd >= 0)
+			eventfd_write(a->stop_fd, 1);
+		clock_gettime(CLOCK_REALTIME, &deadline);
+		deadline.tv_sec += 2;
+		if (pthread_timedjoin_np(a->verifier, NULL, &deadline) == 0)
+			a->verifier_started = false;
 	}
 	if (a->st)
 		state_set_listener(a->st, NULL, NULL);
@@ -368,6 +402,8 @@ static void stop(struct agent *a)
 	}
 	if (a->wake_fd >= 0)
 		close(a->wake_fd);
+	if (a->stop_fd >= 0 && !a->verifier_started)
+		close(a->stop_fd);
 }
 
 static int block_signals(void)
@@ -387,7 +423,7 @@ static int block_signals(void)
 
 int cmd_agent(int argc, char **argv)
 {
-	struct agent a = {.wake_fd = -1};
+	struct agent a = {.wake_fd = -1, .stop_fd = -1};
 	_cleanup_close_ int sig_fd = -1;
 	int r;
 

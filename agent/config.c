@@ -56,6 +56,8 @@ static const struct conf_key global_keys[] = {
     STR("state_dir", conf_parse_path, state_dir, 0, "/run/stele"),
     NUM("verify.threads", conf_parse_uint, ST_UNSIGNED, unsigned, verify_threads, 0, 1024, "0"),
     NUM("verify.nice", conf_parse_uint, ST_INT, int, verify_nice, 0, 19, "10"),
+    NUM("verify.interval", conf_parse_duration, ST_U64, uint64_t, verify_interval_ms, 0, DAY_MS,
+	"0"),
 
     STR("health.listen", conf_parse_listen, health_listen, 0, "0.0.0.0:9180"),
     NUM("health.max_connections", conf_parse_uint, ST_UNSIGNED, unsigned, health_max_conns, 1,

@@ -61,10 +61,12 @@ struct agent_config {
 	 */
 	char **pins;
 	size_t n_pins;
-	char *instance_id;	 /* "instance_id"; NULL: machine-id, or IMDS with aws */
-	char *state_dir;	 /* "state_dir", default /run/stele */
-	unsigned verify_threads; /* "verify.threads", 0 = one per core */
-	int verify_nice;	 /* "verify.nice", default 10 (0..19) */
+	char *instance_id;	     /* "instance_id"; NULL: machine-id, or IMDS with aws */
+	char *state_dir;	     /* "state_dir", default /run/stele */
+	unsigned verify_threads;     /* "verify.threads", 0 = one per core */
+	int verify_nice;	     /* "verify.nice", default 10 (0..19) */
+	uint64_t verify_interval_ms; /* "verify.interval": verify again this long after
+					the last one ended; default 0, at start only */
 
 	/* Health for load balancers. "" disables a listener. */
 	char *health_listen;	    /* "health.listen", default 0.0.0.0:9180 */

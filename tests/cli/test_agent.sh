@@ -105,6 +105,18 @@ expect_eq "/readyz" 503 "$(http_code "http://127.0.0.1:$HP/readyz")"
 expect_exit 1 stele status --address "127.0.0.1:$HP"
 stop_pid "$AGENT_PID"
 
+case_begin "verify.interval: a later verification finds a change made after boot"
+cp -a "$T/img/root" "$T/later"
+start_agent agent9 "${common[@]}" --root "$T/later" --verify.interval 200ms
+wait_until 10 state_is "$HP" ready || fail "not ready"
+chmod u+s "$T/later/usr/bin/app"
+wait_until 10 state_is "$HP" drifted || fail "the change was not found"
+curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
+json_check '{"path": "/usr/bin/app", "kinds": "mode"} in j["violations"]'
+json_check 'j["verify"]["runs"] >= 2'
+stop_pid "$AGENT_PID"
+expect_eq "exit status" 0 "$STOP_RC"
+
 case_begin "the application's check holds readiness back until it passes, and takes it away"
 mkdir -p "$T/www"
 WP=$(free_port)
