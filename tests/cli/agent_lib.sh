@@ -135,3 +135,18 @@ agent_state() {
 state_is() {
 	[ "$(agent_state "$1")" = "$2" ]
 }
+
+# expect_clean_background: stops every background process, then fails a case
+# if any of them left a sanitizer report in its stderr. Call before finish.
+expect_clean_background() {
+	local f
+
+	_stop_bg
+	case_begin "no sanitizer reports from the processes run in the background"
+	for f in "$T"/*.err; do
+		[ -e "$f" ] || continue
+		if grep -qE 'ERROR: (Address|Leak|Undefined)Sanitizer|runtime error:' "$f"; then
+			fail "sanitizer report in $(basename "$f"):"$'\n'"$(head -40 "$f")"
+		fi
+	done
+}

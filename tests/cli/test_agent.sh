@@ -86,6 +86,26 @@ expect_eq "/readyz" 503 "$(http_code "http://127.0.0.1:$HP/readyz")"
 expect_exit 2 stele status --address "127.0.0.1:$HP"
 stop_pid "$AGENT_PID"
 
+case_begin "image file < cloud-init's file < kernel command line < arguments; a pin from the kernel"
+printf 'instance_id = from-image\nthreshold = 1\n' >"$T/image.conf"
+printf 'instance_id = from-cloud\n' >"$T/cloud.conf"
+printf 'BOOT_IMAGE=/vmlinuz ro quiet stele.instance_id=from-kernel stele.trust.pin=%s\n' \
+	"$(keyid_of "$T/img/key.pub")" >"$T/cmdline"
+start_bg agent10 "$STELE" agent --config "$T/image.conf" --cloud-config "$T/cloud.conf" \
+	--cmdline "$T/cmdline" "${common[@]}"
+AGENT_PID=$BG_PID
+wait_until 10 state_is "$HP" ready || fail "not ready"
+curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
+json_check 'j["instance_id"] == "from-kernel" and j["image"]["trust"] == "pinned"'
+stop_pid "$AGENT_PID"
+start_bg agent11 "$STELE" agent --config "$T/image.conf" --cloud-config "$T/cloud.conf" \
+	--cmdline "$T/cmdline" "${common[@]}" --instance_id from-args
+AGENT_PID=$BG_PID
+wait_until 10 state_is "$HP" ready || fail "not ready"
+curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
+json_check 'j["instance_id"] == "from-args"'
+stop_pid "$AGENT_PID"
+
 case_begin "a manifest signed by an unknown key: untrusted, down on agent-check"
 "$STELE" keygen --out "$T/other" >/dev/null
 start_agent agent4 "${common[@]}" --trust "$T/other.pub"
@@ -195,4 +215,5 @@ expect_eq "state after the abuse" ready "$(agent_state "$HP")"
 stop_pid "$AGENT_PID"
 expect_eq "exit status after the abuse" 0 "$STOP_RC"
 
+expect_clean_background
 finish

@@ -93,4 +93,5 @@ case_begin "the app recovers: UP again"
 echo ok >"$T/www/health"
 wait_until 5 server_is UP || fail "HAProxy says $(server_state)"
 
+expect_clean_background
 finish
