@@ -2,6 +2,7 @@
 /* What the agent's commands share: its log, its configuration, its identity. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,9 @@
 
 #define CMDLINE_MAX (64 * 1024)
 
-static __thread char last_error[512];
+/* Hash workers report from their own threads: one process-wide last message. */
+static char last_error[512];
+static pthread_mutex_t last_error_lock = PTHREAD_MUTEX_INITIALIZER;
 static bool to_journal;
 
 static void write_line(int level, const char *msg)
@@ -37,7 +40,9 @@ static void write_line(int level, const char *msg)
 
 static void on_library_error(const char *msg)
 {
+	pthread_mutex_lock(&last_error_lock);
 	snprintf(last_error, sizeof(last_error), "%s", msg);
+	pthread_mutex_unlock(&last_error_lock);
 	write_line(LOG_ERR, msg);
 }
 
@@ -59,9 +64,11 @@ void agent_log(int level, const char *fmt, ...)
 	write_line(level, msg);
 }
 
-const char *agent_last_error(void)
+void agent_last_error(char *buf, size_t len)
 {
-	return last_error;
+	pthread_mutex_lock(&last_error_lock);
+	snprintf(buf, len, "%s", last_error);
+	pthread_mutex_unlock(&last_error_lock);
 }
 
 struct conf_args {
@@ -156,17 +163,42 @@ static int load_cmdline(struct agent_config *c, const char *path)
 	return r;
 }
 
-static int load_all(struct conf_args *o, struct agent_config *c)
+/* The pins as one string, to tell whether a source changed them. */
+static void pins_text(const struct agent_config *c, char *buf, size_t len)
 {
-	char where[300];
+	size_t o = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < c->n_pins && o < len; i++) {
+		int n = snprintf(buf + o, len - o, "%s,", c->pins[i]);
+		if (n < 0)
+			break;
+		o += (size_t)n;
+	}
+}
+
+static bool pins_changed(const struct agent_config *c, const char *before)
+{
+	char now[64 * 66 + 1];
+
+	pins_text(c, now, sizeof(now));
+	return !streq(now, before);
+}
+
+static int load_all(struct conf_args *o, struct agent_config *c, struct agent_conf_info *info)
+{
+	char where[300], pins[64 * 66 + 1];
 	int r;
 
 	r = conf_load_file(c, o->config, CONF_FILE, !o->config_given);
 	if (r < 0 && !(r == -ENOENT && !o->config_given))
 		return -EINVAL;
+	pins_text(c, pins, sizeof(pins));
 	r = conf_load_file(c, o->cloud, CONF_CLOUD, true);
 	if (r < 0 && r != -ENOENT)
 		return -EINVAL;
+	info->pins_from_cloud_file = pins_changed(c, pins) && c->n_pins;
+	pins_text(c, pins, sizeof(pins));
 	if (load_cmdline(c, o->cmdline) < 0)
 		return -EINVAL;
 	for (size_t i = 0; i < o->n; i++) {
@@ -174,10 +206,12 @@ static int load_all(struct conf_args *o, struct agent_config *c)
 		if (conf_set(c, o->keys[i], o->values[i], CONF_ARGS, where) < 0)
 			return -EINVAL;
 	}
+	if (pins_changed(c, pins))
+		info->pins_from_cloud_file = false;
 	return conf_validate(c) < 0 ? -EINVAL : 0;
 }
 
-int agent_conf_load(int argc, char **argv, struct agent_config *c)
+int agent_conf_load(int argc, char **argv, struct agent_config *c, struct agent_conf_info *info)
 {
 	struct conf_args o = {
 	    .config = STELE_SYSCONFDIR "/stele/agent.conf",
@@ -189,9 +223,12 @@ int agent_conf_load(int argc, char **argv, struct agent_config *c)
 	r = conf_init(c);
 	if (r < 0)
 		return r;
+	memset(info, 0, sizeof(*info));
 	r = parse_args(&o, argc, argv);
 	if (r == 0)
-		r = load_all(&o, c);
+		snprintf(info->cloud_file, sizeof(info->cloud_file), "%s", o.cloud);
+	if (r == 0)
+		r = load_all(&o, c, info);
 	if (r == 0 && o.check_only) {
 		printf("configuration is valid\n");
 		r = AGENT_CONF_CHECKED;

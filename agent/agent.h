@@ -3,6 +3,8 @@
 #ifndef STELE_AGENT_H
 #define STELE_AGENT_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <syslog.h>
 
 #include "config.h"
@@ -15,13 +17,19 @@ void agent_log_init(void);
  * printable ASCII are shown as octal escapes.
  */
 void agent_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* The last library message on this thread, "" if none. */
-const char *agent_last_error(void);
+/* Copies the last library message (from any thread), "" if none. */
+void agent_last_error(char *buf, size_t len);
 
 enum {
 	AGENT_CONF_OK = 0,
 	AGENT_CONF_CHECKED = 1, /* --check-config: valid, nothing to run */
 	AGENT_CONF_USAGE = 2,	/* bad arguments */
+};
+
+/* What the agent must know about where its configuration came from. */
+struct agent_conf_info {
+	char cloud_file[4096];	   /* the path of cloud-init's file */
+	bool pins_from_cloud_file; /* trust.pin came from it (not overridden later) */
 };
 
 /*
@@ -32,7 +40,7 @@ enum {
  * or "--KEY=VALUE" arguments, in that order of precedence, then validates
  * it. Returns one of the AGENT_CONF_ values, or -EINVAL (reported).
  */
-int agent_conf_load(int argc, char **argv, struct agent_config *c);
+int agent_conf_load(int argc, char **argv, struct agent_config *c, struct agent_conf_info *info);
 
 /*
  * The instance's id: "instance_id", else the EC2 instance id when the AWS

@@ -459,7 +459,8 @@ static int on_verdict(struct aws *a, const char *result)
 	return r < 0 ? r : 0;
 }
 
-static int on_drift(struct aws *a)
+/* ABANDON while the launch waits on us, else SetInstanceHealth Unhealthy. */
+static int on_replace(struct aws *a)
 {
 	if (lifecycle_open(a)) {
 		int r = complete_lifecycle(a, "ABANDON");
@@ -481,11 +482,10 @@ static int aws_deliver(void *ctx, const struct agent_event *ev)
 	switch (ev->state) {
 	case AGENT_READY:
 		return on_verdict(a, "CONTINUE");
-	case AGENT_UNTRUSTED:
-		return on_verdict(a, "ABANDON");
+	case AGENT_UNTRUSTED: /* at boot, or later: a manifest that expired */
 	case AGENT_DRIFTED:
 	case AGENT_REPLACING:
-		return on_drift(a);
+		return on_replace(a);
 	case AGENT_VERIFYING:
 	case AGENT_WAITING:
 		break;

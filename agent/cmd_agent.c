@@ -37,6 +37,7 @@
 
 struct agent {
 	struct agent_config cfg;
+	struct agent_conf_info conf_info;
 	char *instance_id;
 	struct state *st;
 	struct health *health;
@@ -70,6 +71,26 @@ static double monotonic_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * Whether the image carries cloud-init's file itself (listed in its
+ * manifest, even as excluded): then pins read from it came from inside.
+ */
+static bool cloud_file_in_image(const struct agent *a, struct stele_manifest *m)
+{
+	const char *root = a->cfg.root, *file = a->conf_info.cloud_file;
+	size_t n = strlen(root);
+	char rel[4200];
+
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (n == 1 && root[0] == '/')
+		n = 0;
+	else if (strncmp(file, root, n) != 0 || file[n] != '/')
+		return false;
+	snprintf(rel, sizeof(rel), ".%s", file + n);
+	return stele_manifest_find(m, rel) != NULL;
+}
+
 /* Whether a pinned key id is among the valid signers. */
 static bool pinned_signer(const struct agent_config *c, const struct stele_trust_result *tr)
 {
@@ -91,9 +112,18 @@ static int load_trusted(struct agent *a, struct stele_loaded *l)
 		r = stele_load(a->cfg.manifest, trust, a->cfg.threshold, time(NULL), l);
 	stele_trust_free(trust);
 	if (r < 0) {
-		snprintf(reason, sizeof(reason), "%s", agent_last_error());
+		agent_last_error(reason, sizeof(reason));
 		state_untrusted(a->st, reason);
 		return r;
+	}
+	if (a->conf_info.pins_from_cloud_file && cloud_file_in_image(a, l->manifest)) {
+		snprintf(reason, sizeof(reason),
+			 "%.300s holds trust.pin but ships in the image: pins from inside the "
+			 "image attest nothing",
+			 a->conf_info.cloud_file);
+		state_untrusted(a->st, reason);
+		stele_loaded_clear(l);
+		return -EKEYREJECTED;
 	}
 	if (a->cfg.n_pins && !pinned_signer(&a->cfg, &l->trust)) {
 		snprintf(reason, sizeof(reason), "%s: signed, but by none of the %zu pinned keys",
@@ -131,8 +161,9 @@ static int compare_root(struct agent *a, struct stele_loaded *l)
 	close(fd);
 	stele_exclude_free(ex);
 	if (r < 0) {
-		snprintf(reason, sizeof(reason), "could not verify %s: %s", a->cfg.root,
-			 agent_last_error());
+		char why[400];
+		agent_last_error(why, sizeof(why));
+		snprintf(reason, sizeof(reason), "could not verify %s: %s", a->cfg.root, why);
 		state_untrusted(a->st, reason);
 		return r;
 	}
@@ -182,18 +213,26 @@ static void *verify_main(void *arg)
 	return NULL;
 }
 
+static void log_event(const struct agent_event *ev)
+{
+	bool fine =
+	    ev->state == AGENT_READY || ev->state == AGENT_VERIFYING || ev->state == AGENT_WAITING;
+
+	agent_log(fine ? LOG_INFO : LOG_ERR, "state %s (event %" PRIu64 "): %s",
+		  agent_state_name(ev->state), ev->seq, ev->reason);
+}
+
 /* Every state change: queue it for each reporter, log it, wake the main loop. */
 static void on_event(void *ctx, struct agent_event *ev)
 {
 	struct agent *a = ctx;
 
-	for (size_t i = 0; i < a->n_reporters; i++)
-		reporter_push(a->reporters[i], ev);
-	agent_log(
-	    ev->state == AGENT_READY || ev->state == AGENT_VERIFYING || ev->state == AGENT_WAITING
-		? LOG_INFO
-		: LOG_ERR,
-	    "state %s (event %" PRIu64 "): %s", agent_state_name(ev->state), ev->seq, ev->reason);
+	/* ev is NULL when only the reason changed: systemd's STATUS= still shows it. */
+	if (ev) {
+		for (size_t i = 0; i < a->n_reporters; i++)
+			reporter_push(a->reporters[i], ev);
+		log_event(ev);
+	}
 	if (eventfd_write(a->wake_fd, 1) < 0)
 		agent_log(LOG_WARNING, "eventfd: %s", strerror(errno));
 }
@@ -296,6 +335,10 @@ static void tell_systemd(struct agent *a)
 	char line[600], msg[700];
 
 	state_status_line(a->st, line, sizeof(line));
+	/* One line: a reason may quote a file name. */
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p == 0x7f)
+			*p = '?';
 	if (!a->ready_sent && state_get(a->st) == AGENT_READY) {
 		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", line);
 		a->ready_sent = true;
@@ -371,38 +414,51 @@ static int run(struct agent *a, int sig_fd)
 	}
 }
 
-static void stop(struct agent *a)
+/* Waits a little for the verification loop to end; false when it is still running. */
+static bool join_verifier(struct agent *a)
+{
+	struct timespec deadline;
+
+	if (!a->verifier_started)
+		return true;
+	eventfd_write(a->stop_fd, 1);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 2;
+	if (pthread_timedjoin_np(a->verifier, NULL, &deadline) != 0)
+		return false;
+	a->verifier_started = false;
+	return true;
+}
+
+static void stop(struct agent *a, int code)
 {
 	notify_send("STOPPING=1");
 	health_stop(STEAL(a->health));
 	agentcheck_stop(STEAL(a->ac));
 	checks_stop(STEAL(a->checks));
-	/*
-	 * A verification cannot be interrupted; one still running after a short
-	 * wait ends with the process. The reporters flush what they have either way.
-	 */
-	if (a->verifier_started) {
-		struct timespec deadline;
-		if (a->stop_fd >= 0)
-			eventfd_write(a->stop_fd, 1);
-		clock_gettime(CLOCK_REALTIME, &deadline);
-		deadline.tv_sec += 2;
-		if (pthread_timedjoin_np(a->verifier, NULL, &deadline) == 0)
-			a->verifier_started = false;
-	}
 	if (a->st)
 		state_set_listener(a->st, NULL, NULL);
+	/* All reporters drain at once: the stop must fit in systemd's TimeoutStopSec. */
+	for (size_t i = 0; i < a->n_reporters; i++)
+		reporter_stop_begin(a->reporters[i], AGENT_DRAIN_MS);
 	for (size_t i = 0; i < a->n_reporters; i++)
 		reporter_stop(a->reporters[i], AGENT_DRAIN_MS);
 	a->n_reporters = 0;
-	if (!a->verifier_started) {
-		state_free(STEAL(a->st));
-		free(STEAL(a->instance_id));
-		conf_free(&a->cfg);
+	if (!join_verifier(a)) {
+		/*
+		 * A verification cannot be interrupted. End the process without
+		 * exit handlers, which would free what its threads still use.
+		 */
+		agent_log(LOG_INFO, "stopping during a verification");
+		fflush(NULL);
+		_exit(code);
 	}
+	state_free(STEAL(a->st));
+	free(STEAL(a->instance_id));
+	conf_free(&a->cfg);
 	if (a->wake_fd >= 0)
 		close(a->wake_fd);
-	if (a->stop_fd >= 0 && !a->verifier_started)
+	if (a->stop_fd >= 0)
 		close(a->stop_fd);
 }
 
@@ -425,10 +481,10 @@ int cmd_agent(int argc, char **argv)
 {
 	struct agent a = {.wake_fd = -1, .stop_fd = -1};
 	_cleanup_close_ int sig_fd = -1;
-	int r;
+	int r, code;
 
 	agent_log_init();
-	r = agent_conf_load(argc, argv, &a.cfg);
+	r = agent_conf_load(argc, argv, &a.cfg, &a.conf_info);
 	if (r == AGENT_CONF_CHECKED)
 		return EXIT_VERIFIED;
 	if (r == AGENT_CONF_USAGE)
@@ -448,6 +504,7 @@ int cmd_agent(int argc, char **argv)
 		r = start(&a);
 	if (r == 0)
 		r = run(&a, sig_fd);
-	stop(&a);
-	return r < 0 ? EXIT_ERROR : EXIT_VERIFIED;
+	code = r < 0 ? EXIT_ERROR : EXIT_VERIFIED;
+	stop(&a, code);
+	return code;
 }

@@ -109,6 +109,14 @@ static json_object *member(json_object *o, const char *key)
 	return v;
 }
 
+/* Any member as text ("?" when absent), for numbers. */
+static const char *text(json_object *o, const char *key)
+{
+	json_object *v = member(o, key);
+
+	return v ? json_object_get_string(v) : "?";
+}
+
 /* Values come from the agent, which shows paths escaped; escape again for the terminal. */
 static void show(const char *label, const char *value)
 {
@@ -128,7 +136,7 @@ static void print_text(json_object *o)
 	show("instance:", str(o, "instance_id"));
 	if (img) {
 		snprintf(line, sizeof(line), "%s version %s", str(img, "name"),
-			 json_object_get_string(member(img, "version")));
+			 text(img, "version"));
 		show("image:", line);
 		show("digest:", str(img, "digest"));
 		show("trust:", str(img, "trust"));
@@ -147,7 +155,7 @@ static void print_text(json_object *o)
 		snprintf(line, sizeof(line), "%s %s", str(v, "kinds"), str(v, "path"));
 		show("violation:", line);
 	}
-	snprintf(line, sizeof(line), "%s s", json_object_get_string(member(o, "uptime_seconds")));
+	snprintf(line, sizeof(line), "%s s", text(o, "uptime_seconds"));
 	show("uptime:", line);
 }
 

@@ -134,6 +134,9 @@ static void store(const struct conf_key *k, void *base, union conf_val *v)
 
 	switch (k->store) {
 	case ST_STR:
+		/* A secret does not outlive its setting in freed memory. */
+		if ((k->flags & CONF_SECRET) && *(char **)p)
+			explicit_bzero(*(char **)p, strlen(*(char **)p));
 		free(*(char **)p);
 		*(char **)p = v->s;
 		break;
@@ -426,6 +429,9 @@ static int set_key(struct agent_config *c, const char *key, const char *value,
 				 "kernel command line or --%s)",
 				 key, key);
 	w->key = key;
+	if ((t.k->flags & CONF_SECRET) && origin == CONF_KERNEL)
+		return conf_fail(w, "/proc/cmdline is readable by every user: give %s_file instead",
+				 key);
 	if (strlen(value) > CONF_VALUE_MAX)
 		return conf_fail(w, "the value is longer than %d bytes", CONF_VALUE_MAX);
 	problem = conf_text_problem(value, strlen(value), false);

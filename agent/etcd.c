@@ -119,7 +119,7 @@ static int copy_endpoints(struct etcd *e, const struct agent_config *c)
 		size_t n = strlen(ep);
 
 		if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
-			stele_err("etcd: endpoint \"%s\" is not an http:// or https:// URL", ep);
+			stele_err("etcd: endpoint %zu is not an http:// or https:// URL", i + 1);
 			return -EINVAL;
 		}
 		while (n > 0 && ep[n - 1] == '/')
@@ -258,17 +258,19 @@ static int post_one(struct etcd *e, const char *url, const char *body, json_obje
 	};
 	struct http_response resp;
 	json_object *o = NULL;
+	char shown[256];
 	int64_t code;
 	int r;
 
+	http_url_for_log(url, shown, sizeof(shown));
 	r = http_do(&req, &resp);
 	if (r < 0) {
-		set_err(e, "\"%s\": %s", url, resp.error);
+		set_err(e, "\"%s\": %s", shown, resp.error);
 		r = -EHOSTDOWN;
 		goto out;
 	}
 	if (resp.len > INT32_MAX || !(o = parse(&resp))) {
-		set_err(e, "\"%s\": HTTP %ld, not a JSON object", url, resp.status);
+		set_err(e, "\"%s\": HTTP %ld, not a JSON object", shown, resp.status);
 		r = -EPROTO;
 		goto out;
 	}
@@ -277,7 +279,7 @@ static int post_one(struct etcd *e, const char *url, const char *body, json_obje
 		r = -ENOENT;
 	} else if (code || resp.status != 200) {
 		if (!code)
-			set_err(e, "\"%s\": HTTP %ld", url, resp.status);
+			set_err(e, "\"%s\": HTTP %ld", shown, resp.status);
 		r = -EIO;
 	} else {
 		*out = STEAL(o);

@@ -109,7 +109,8 @@ char *event_to_json(const struct agent_event *ev)
 	    add_string(o, "previous", agent_state_name(ev->previous)) < 0 ||
 	    add(o, "boot", json_object_new_boolean(ev->boot)) < 0 ||
 	    add_string(o, "reason", ev->reason) < 0 || add(o, "image", image_json(ev)) < 0 ||
-	    add(o, "violations", violations_json(ev)) < 0)
+	    add(o, "violations", violations_json(ev)) < 0 ||
+	    add(o, "violations_total", json_object_new_uint64(ev->violations_total)) < 0)
 		goto out;
 	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 							   JSON_C_TO_STRING_NOSLASHESCAPE));

@@ -41,11 +41,12 @@ struct agent_event {
 	char *instance_id;
 	char *image; /* image name, NULL before the manifest was trusted */
 	uint64_t version;
-	char *digest;	  /* hex SHA-256 of the payload */
-	char *trust_mode; /* "pinned", "self-attested" or NULL */
-	struct violation *violations;
+	char *digest;		      /* hex SHA-256 of the payload */
+	char *trust_mode;	      /* "pinned", "self-attested" or NULL */
+	struct violation *violations; /* the first ones */
 	size_t n_violations;
-	int refs; /* atomic */
+	size_t violations_total; /* how many paths differ in all */
+	int refs;		 /* atomic */
 };
 
 struct agent_event *event_ref(struct agent_event *ev);
@@ -56,7 +57,7 @@ void event_unref(struct agent_event *ev);
  * The event's documented JSON form (README "Events"), the webhook body and
  * the etcd record: {"id","seq","time","instance_id","state","previous",
  * "boot","reason","image":{"name","version","digest","trust"},
- * "violations":[{"path","kinds"}]}. New string; caller frees; NULL on ENOMEM.
+ * "violations":[{"path","kinds"}],"violations_total"}. New string; caller frees; NULL on ENOMEM.
  */
 char *event_to_json(const struct agent_event *ev);
 

@@ -107,13 +107,14 @@ int health_start(const struct agent_config *cfg, struct state *st, struct health
 	}
 	h->st = st;
 	h->port = netaddr_port(fd);
+	/* The logger must be the first option, or MHD complains about it on stderr. */
 	h->daemon = MHD_start_daemon(
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_TURBO | MHD_USE_ERROR_LOG, 0,
-	    NULL, NULL, on_request, h, MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE,
-	    (unsigned)HEALTH_THREADS, MHD_OPTION_CONNECTION_LIMIT, cfg->health_max_conns,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)((cfg->health_timeout_ms + 999) / 1000),
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HEALTH_CONN_MEMORY,
-	    MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL, MHD_OPTION_END);
+	    NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)HEALTH_THREADS,
+	    MHD_OPTION_CONNECTION_LIMIT, cfg->health_max_conns, MHD_OPTION_CONNECTION_TIMEOUT,
+	    (unsigned)((cfg->health_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    (size_t)HEALTH_CONN_MEMORY, MHD_OPTION_END);
 	if (!h->daemon) {
 		stele_err("health server on %s: could not start", cfg->health_listen);
 		close(fd);

@@ -13,6 +13,20 @@
 #define HTTP_DEFAULT_TIMEOUT_MS 10000
 #define HTTP_DEFAULT_MAX	(1u << 20)
 
+/* Set once the agent stops and its reporters' time to drain is up. */
+static bool aborting;
+
+void http_abort_all(void)
+{
+	__atomic_store_n(&aborting, true, __ATOMIC_RELEASE);
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+		       curl_off_t ulnow)
+{
+	return __atomic_load_n(&aborting, __ATOMIC_ACQUIRE) ? 1 : 0;
+}
+
 int http_global_init(void)
 {
 	return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -ENOMEM;
@@ -66,6 +80,8 @@ static int errno_of(CURLcode c)
 		return -E2BIG;
 	case CURLE_OUT_OF_MEMORY:
 		return -ENOMEM;
+	case CURLE_ABORTED_BY_CALLBACK:
+		return -ECANCELED;
 	case CURLE_UNSUPPORTED_PROTOCOL:
 	case CURLE_URL_MALFORMAT:
 		return -EINVAL;
@@ -97,6 +113,8 @@ static int setup(CURL *h, const struct http_request *req, struct curl_slist **hd
 	ok &= curl_easy_setopt(h, CURLOPT_HTTPHEADER, *hdrs) == CURLE_OK;
 	ok &= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) == CURLE_OK;
 	ok &= curl_easy_setopt(h, CURLOPT_WRITEDATA, k) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
 	if (req->body) {
 		ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body) == CURLE_OK;
 		ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body_len) ==
@@ -158,4 +176,18 @@ void http_response_clear(struct http_response *resp)
 	free(resp->body);
 	resp->body = NULL;
 	resp->len = 0;
+}
+
+void http_url_for_log(const char *url, char *buf, size_t len)
+{
+	const char *scheme_end = strstr(url, "://");
+	const char *host = scheme_end ? scheme_end + 3 : url;
+	const char *end = host + strcspn(host, "/?#");
+	const char *at = memrchr(host, '@', (size_t)(end - host));
+	size_t path = strcspn(end, "?#");
+
+	if (at)
+		host = at + 1;
+	snprintf(buf, len, "%.*s%.*s%.*s", scheme_end ? (int)(scheme_end + 3 - url) : 0, url,
+		 (int)(end - host), host, (int)path, end);
 }

@@ -32,11 +32,23 @@ struct http_response {
 int http_global_init(void);
 
 /*
+ * Makes every request in flight, and every later one, fail at once with
+ * -ECANCELED: for a process that stops and has waited long enough.
+ */
+void http_abort_all(void);
+
+/*
  * Performs req. Returns 0 when a response arrived (whatever its status),
  * else a negative errno with resp->error set (connect, timeout, TLS). Clear resp with
  * http_response_clear either way.
  */
 int http_do(const struct http_request *req, struct http_response *resp);
 void http_response_clear(struct http_response *resp);
+
+/*
+ * url as it may be logged: scheme, host, port and path, without user
+ * information, query or fragment (where credentials travel). Cut to len.
+ */
+void http_url_for_log(const char *url, char *buf, size_t len);
 
 #endif

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "http.h"
 #include "log.h"
 
 /*
@@ -35,6 +36,7 @@ struct reporter {
 	bool stopping;
 	uint64_t drain_deadline; /* CLOCK_MONOTONIC ms */
 	bool overflow_logged;	 /* once per overflow episode: reset when the queue empties */
+	bool overflow_to_log;	 /* logged once the lock is released */
 	struct reporter_stats stats;
 
 	/* Owned by the thread. */
@@ -125,15 +127,36 @@ static void count_drop(struct reporter *r, struct agent_event *ev)
 {
 	r->stats.dropped++;
 	if (!r->overflow_logged) {
-		stele_err("reporter %s: queue full (%zu events), dropping the oldest", r->ops->name,
-			  r->pol.queue_max);
+		r->overflow_to_log = true;
 		r->overflow_logged = true;
 	}
 	event_unref(ev);
 }
 
+/*
+ * Logs an overflow after the lock is released: a stalled log must not hold
+ * the lock that /status and /metrics take for the counters.
+ */
+static void log_overflow(struct reporter *r, bool now)
+{
+	if (now)
+		stele_err("reporter %s: queue full (%zu events), dropping the oldest", r->ops->name,
+			  r->pol.queue_max);
+}
+
+/* Takes the pending overflow message. Called locked. */
+static bool take_overflow(struct reporter *r)
+{
+	bool v = r->overflow_to_log;
+
+	r->overflow_to_log = false;
+	return v;
+}
+
 void reporter_push(struct reporter *r, struct agent_event *ev)
 {
+	bool overflow;
+
 	pthread_mutex_lock(&r->lock);
 	if (r->len >= r->pol.queue_max || !ring_reserve(r)) {
 		if (r->len == 0) {
@@ -147,7 +170,9 @@ void reporter_push(struct reporter *r, struct agent_event *ev)
 	r->len++;
 	pthread_cond_signal(&r->wake);
 out:
+	overflow = take_overflow(r);
 	pthread_mutex_unlock(&r->lock);
+	log_overflow(r, overflow);
 }
 
 /* A failed event goes back in front; if the queue filled meanwhile, it is the oldest. */
@@ -186,10 +211,12 @@ struct loop_state {
 static void deliver_head(struct reporter *r, struct loop_state *s)
 {
 	struct agent_event *ev = ring_pop(r);
+	bool overflow = take_overflow(r);
 	int ret;
 
 	r->in_flight = true;
 	pthread_mutex_unlock(&r->lock);
+	log_overflow(r, overflow);
 	ret = r->ops->deliver(r->ctx, ev);
 	pthread_mutex_lock(&r->lock);
 	r->in_flight = false;
@@ -346,16 +373,48 @@ const char *reporter_name(const struct reporter *r)
 	return r->ops->name;
 }
 
-void reporter_stop(struct reporter *r, uint64_t drain_ms)
+void reporter_stop_begin(struct reporter *r, uint64_t drain_ms)
 {
 	if (!r)
 		return;
 	pthread_mutex_lock(&r->lock);
-	r->stopping = true;
-	r->drain_deadline = add_ms(now_ms(), drain_ms);
+	if (!r->stopping) {
+		r->stopping = true;
+		r->drain_deadline = add_ms(now_ms(), drain_ms);
+	}
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
+}
+
+/* Joins the thread, cutting a request in flight once the drain deadline is well past. */
+static void join_by_deadline(struct reporter *r)
+{
+	uint64_t left, deadline;
+	struct timespec ts;
+
+	pthread_mutex_lock(&r->lock);
+	deadline = r->drain_deadline + 500;
+	pthread_mutex_unlock(&r->lock);
+	left = deadline > now_ms() ? deadline - now_ms() : 0;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += (time_t)(left / 1000);
+	ts.tv_nsec += (long)(left % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	if (pthread_timedjoin_np(r->thread, NULL, &ts) == 0)
+		return;
+	http_abort_all();
 	pthread_join(r->thread, NULL);
+}
+
+void reporter_stop(struct reporter *r, uint64_t drain_ms)
+{
+	if (!r)
+		return;
+	reporter_stop_begin(r, drain_ms);
+	join_by_deadline(r);
 
 	while (r->len > 0)
 		event_unref(ring_pop(r));

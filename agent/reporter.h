@@ -56,7 +56,10 @@ const char *reporter_name(const struct reporter *r);
 /*
  * Keeps delivering for up to drain_ms (to flush the last state), then calls
  * ops->stop, joins the thread and frees everything. NULL is a no-op.
+ * reporter_stop_begin only starts that, so that several reporters drain at
+ * once; reporter_stop then keeps the first deadline.
  */
+void reporter_stop_begin(struct reporter *r, uint64_t drain_ms);
 void reporter_stop(struct reporter *r, uint64_t drain_ms);
 
 /* The delay before retry number attempt (1, 2, ...): full jitter below min(max, initial *

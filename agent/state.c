@@ -27,6 +27,11 @@ struct check_status {
 	int64_t since;
 };
 
+struct pending {
+	struct agent_event *ev;
+	struct pending *next;
+};
+
 struct state {
 	pthread_mutex_t lock;
 	const struct agent_config *cfg;
@@ -60,6 +65,15 @@ struct state {
 	size_t n_reporters;
 	state_listener fn;
 	void *fn_ctx;
+	/*
+	 * Events wait here, in the order they were made, until announce()
+	 * hands them to the listener under announce_lock: so the reporters
+	 * get them in sequence whichever thread made them, and nothing on
+	 * the health path waits for a listener.
+	 */
+	struct pending *pending, **pending_tail;
+	bool poke; /* the reason changed without a new state */
+	pthread_mutex_t announce_lock;
 
 	unsigned readyz_code;
 	char readyz[768];
@@ -131,6 +145,8 @@ int state_new(const char *instance_id, const struct agent_config *cfg, struct st
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&st->lock, NULL);
+	pthread_mutex_init(&st->announce_lock, NULL);
+	st->pending_tail = &st->pending;
 	st->cfg = cfg;
 	st->state = AGENT_VERIFYING;
 	snprintf(st->reason, sizeof(st->reason), "verification has not finished");
@@ -156,21 +172,31 @@ void state_free(struct state *st)
 {
 	if (!st)
 		return;
+	while (st->pending) {
+		struct pending *p = st->pending;
+		st->pending = p->next;
+		event_unref(p->ev);
+		free(p);
+	}
 	free_violations(st);
 	free(st->checks);
 	free(st->keyids);
 	free(st->image);
 	free(st->instance_id);
 	pthread_mutex_destroy(&st->lock);
+	pthread_mutex_destroy(&st->announce_lock);
 	free(st);
 }
 
 void state_set_listener(struct state *st, state_listener fn, void *ctx)
 {
+	/* Taking announce_lock waits for a listener call in progress. */
+	pthread_mutex_lock(&st->announce_lock);
 	pthread_mutex_lock(&st->lock);
 	st->fn = fn;
 	st->fn_ctx = ctx;
 	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_unlock(&st->announce_lock);
 }
 
 void state_add_reporter(struct state *st, struct reporter *r)
@@ -187,7 +213,8 @@ static void new_uuid(char out[37])
 	unsigned char b[16];
 	size_t o = 0;
 
-	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b)) {
+	/* Never block (this runs under the state lock): early in boot the pool may not be ready. */
+	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
 		/* Only before the entropy pool is ready: time and address still differ per run. */
 		uint64_t t = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)out;
 		for (size_t i = 0; i < sizeof(b); i++)
@@ -261,58 +288,97 @@ static struct agent_event *make_event(struct state *st, enum agent_state previou
 	return ev;
 }
 
-/* Moves to s with reason; returns the event to announce once unlocked. Called locked. */
-static struct agent_event *transition(struct state *st, enum agent_state s, const char *reason)
+/* Queues ev for announce(). Called locked. */
+static void queue_event(struct state *st, struct agent_event *ev)
+{
+	struct pending *p;
+
+	if (!ev)
+		return;
+	p = malloc(sizeof(*p));
+	if (!p) {
+		event_unref(ev);
+		return;
+	}
+	p->ev = ev;
+	p->next = NULL;
+	*st->pending_tail = p;
+	st->pending_tail = &p->next;
+}
+
+/* Moves to s with reason, queueing the event of a new state. Called locked. */
+static void transition(struct state *st, enum agent_state s, const char *reason)
 {
 	enum agent_state previous = st->state;
 
 	if (s == st->state && streq(reason, st->reason))
-		return NULL;
+		return;
 	st->state = s;
 	snprintf(st->reason, sizeof(st->reason), "%s", reason);
-	st->since = time(NULL);
 	render_fast_paths(st);
-	if (s == previous)
-		return NULL; /* a new reason in the same state is not a state change */
-	return make_event(st, previous);
+	if (s == previous) {
+		st->poke = true; /* a new reason is not a new state, but systemd shows it */
+		return;
+	}
+	st->since = time(NULL);
+	queue_event(st, make_event(st, previous));
 }
 
-static void announce(struct state *st, struct agent_event *ev)
+/* Hands every queued event, in order, to the listener. Called unlocked. */
+static void announce(struct state *st)
 {
-	state_listener fn;
-	void *ctx;
+	pthread_mutex_lock(&st->announce_lock);
+	for (;;) {
+		struct agent_event *ev = NULL;
+		struct pending *p;
+		state_listener fn;
+		void *ctx;
+		bool poke;
 
-	if (!ev)
-		return;
-	pthread_mutex_lock(&st->lock);
-	fn = st->fn;
-	ctx = st->fn_ctx;
-	pthread_mutex_unlock(&st->lock);
-	if (fn)
-		fn(ctx, ev);
-	event_unref(ev);
+		pthread_mutex_lock(&st->lock);
+		p = st->pending;
+		if (p) {
+			st->pending = p->next;
+			if (!st->pending)
+				st->pending_tail = &st->pending;
+			ev = p->ev;
+			free(p);
+		}
+		poke = st->poke;
+		st->poke = false;
+		fn = st->fn;
+		ctx = st->fn_ctx;
+		pthread_mutex_unlock(&st->lock);
+		if (!ev && !poke)
+			break;
+		if (fn)
+			fn(ctx, ev);
+		event_unref(ev);
+	}
+	pthread_mutex_unlock(&st->announce_lock);
 }
 
 /* Ready or waiting, from the checks, once verified. Called locked. */
-static struct agent_event *decide(struct state *st)
+static void decide(struct state *st)
 {
 	char reason[256];
 
 	if (sticky(st->state) || !st->verified)
-		return NULL;
+		return;
 	for (size_t i = 0; i < st->cfg->n_checks; i++) {
 		const struct check_status *c = &st->checks[i];
 		if (!c->known || !c->passing) {
 			snprintf(reason, sizeof(reason), "check %s %s%s%s", st->cfg->checks[i].name,
 				 c->known ? "failing" : "has not passed yet",
 				 c->detail[0] ? ": " : "", c->detail);
-			return transition(st, AGENT_WAITING, reason);
+			transition(st, AGENT_WAITING, reason);
+			return;
 		}
 	}
 	snprintf(reason, sizeof(reason), "image %s version %" PRIu64 " verified%s",
 		 st->image ? st->image : "?", st->version,
 		 st->cfg->n_checks ? ", checks passing" : "");
-	return transition(st, AGENT_READY, reason);
+	transition(st, AGENT_READY, reason);
 }
 
 void state_set_image(struct state *st, const char *name, uint64_t version, const char *digest,
@@ -341,15 +407,13 @@ void state_set_image(struct state *st, const char *name, uint64_t version, const
 
 void state_verify_started(struct state *st)
 {
-	struct agent_event *ev = NULL;
-
 	pthread_mutex_lock(&st->lock);
 	if (!sticky(st->state)) {
 		st->verified = false;
-		ev = transition(st, AGENT_VERIFYING, "verifying the root filesystem");
+		transition(st, AGENT_VERIFYING, "verifying the root filesystem");
 	}
 	pthread_mutex_unlock(&st->lock);
-	announce(st, ev);
+	announce(st);
 }
 
 static char *kinds_string(unsigned kinds)
@@ -393,7 +457,6 @@ static int keep_violations(struct state *st, const struct stele_report *rep)
 
 void state_verify_done(struct state *st, const struct stele_report *rep, double seconds)
 {
-	struct agent_event *ev = NULL;
 	char reason[512];
 
 	pthread_mutex_lock(&st->lock);
@@ -408,31 +471,27 @@ void state_verify_done(struct state *st, const struct stele_report *rep, double 
 			 rep->n_diffs == 1 ? "" : "s", rep->n_diffs == 1 ? "s" : "",
 			 st->n_violations ? st->violations[0].path : "?",
 			 st->n_violations ? st->violations[0].kinds : "?");
-		ev = transition(st, AGENT_DRIFTED, reason);
+		transition(st, AGENT_DRIFTED, reason);
 	} else if (!rep->n_diffs) {
 		st->verified = true;
-		ev = decide(st);
+		decide(st);
 	}
 	pthread_mutex_unlock(&st->lock);
-	announce(st, ev);
+	announce(st);
 }
 
 void state_untrusted(struct state *st, const char *reason)
 {
-	struct agent_event *ev = NULL;
-
 	pthread_mutex_lock(&st->lock);
 	if (!sticky(st->state))
-		ev = transition(st, AGENT_UNTRUSTED, reason);
+		transition(st, AGENT_UNTRUSTED, reason);
 	pthread_mutex_unlock(&st->lock);
-	announce(st, ev);
+	announce(st);
 }
 
 void state_check_changed(void *ctx, size_t index, bool passing, const char *detail)
 {
 	struct state *st = ctx;
-	struct agent_event *ev = NULL;
-
 	pthread_mutex_lock(&st->lock);
 	if (index < st->cfg->n_checks) {
 		struct check_status *c = &st->checks[index];
@@ -440,10 +499,10 @@ void state_check_changed(void *ctx, size_t index, bool passing, const char *deta
 		c->passing = passing;
 		c->since = time(NULL);
 		snprintf(c->detail, sizeof(c->detail), "%s", detail ? detail : "");
-		ev = decide(st);
+		decide(st);
 	}
 	pthread_mutex_unlock(&st->lock);
-	announce(st, ev);
+	announce(st);
 }
 
 enum agent_state state_get(struct state *st)

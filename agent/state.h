@@ -14,7 +14,11 @@
 
 struct state;
 
-/* Called after every state change, without the lock held; ev is valid during the call. */
+/*
+ * Called after every state change, in the order of the events' sequence
+ * numbers, one call at a time, without the state's lock held; ev is valid
+ * during the call. ev is NULL when only the reason changed (for STATUS=).
+ */
 typedef void (*state_listener)(void *ctx, struct agent_event *ev);
 
 /*
@@ -24,6 +28,7 @@ typedef void (*state_listener)(void *ctx, struct agent_event *ev);
 int state_new(const char *instance_id, const struct agent_config *cfg, struct state **out);
 void state_free(struct state *st);
 
+/* Sets the listener; returns once no call to the previous one is running. */
 void state_set_listener(struct state *st, state_listener fn, void *ctx);
 /* Reporters whose counters /metrics shows; the state does not own them. */
 void state_add_reporter(struct state *st, struct reporter *r);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -35,7 +36,8 @@
 
 struct webhook {
 	char *url;
-	char *auth; /* "Authorization: Bearer ..." or NULL; never logged */
+	char shown[256]; /* the URL as logged: no credentials */
+	char *auth;	 /* "Authorization: Bearer ..." or NULL; never logged */
 	struct tls_config tls;
 	uint64_t timeout_ms;
 };
@@ -188,8 +190,7 @@ int webhook_create(const struct agent_config *c, void **ctx)
 	int r;
 
 	if (!url_ok(c->webhook_url)) {
-		stele_err("webhook: webhook.url \"%s\" is not an http:// or https:// URL",
-			  c->webhook_url ? c->webhook_url : "");
+		stele_err("webhook: webhook.url is not an http:// or https:// URL");
 		return -EINVAL;
 	}
 	w = calloc(1, sizeof(*w));
@@ -207,6 +208,10 @@ int webhook_create(const struct agent_config *c, void **ctx)
 		webhook_free(w);
 		return r;
 	}
+	http_url_for_log(w->url, w->shown, sizeof(w->shown));
+	if (w->auth && strncasecmp(w->url, "http://", 7) == 0)
+		stele_err("webhook: warning: the bearer token goes over plain http to \"%s\"",
+			  w->shown);
 	*ctx = w;
 	return 0;
 }
@@ -229,7 +234,7 @@ static int status_error(const struct webhook *w, const struct http_response *res
 	char text[201];
 
 	excerpt(text, sizeof(text), resp);
-	stele_err("webhook: \"%s\" answered %ld%s%s", w->url, s, text[0] ? ": " : "", text);
+	stele_err("webhook: \"%s\" answered %ld%s%s", w->shown, s, text[0] ? ": " : "", text);
 	if (s >= 500 || s == 408 || s == 429)
 		return -EAGAIN;
 	if (s == 401 || s == 403)
@@ -273,7 +278,7 @@ static int webhook_deliver(void *ctx, const struct agent_event *ev)
 	};
 	r = http_do(&req, &resp);
 	if (r < 0)
-		stele_err("webhook: POST \"%s\" (event %" PRIu64 "): %s", w->url, ev->seq,
+		stele_err("webhook: POST \"%s\" (event %" PRIu64 "): %s", w->shown, ev->seq,
 			  resp.error);
 	else if (resp.status < 200 || resp.status > 299)
 		r = status_error(w, &resp);

@@ -60,6 +60,7 @@ static const char *const profile_cloud[] = {
     "/etc/netplan/50-cloud-init.yaml",
     "/etc/systemd/network/10-cloud-init-*",
     "/boot/grub/grubenv",
+    "/etc/stele/cloud.conf",
     "/home",
     "/root/.ssh",
 };

@@ -39,6 +39,7 @@ wait_until 10 state_is "$HP" ready || fail "not ready within 10 s: $(agent_state
 expect_eq "/healthz" 200 "$(http_code "http://127.0.0.1:$HP/healthz")"
 expect_eq "/readyz" 200 "$(http_code "http://127.0.0.1:$HP/readyz")"
 expect_eq "agent-check" "up ready" "$(agent_line "$AP")"
+grep -q 'health server' "$T/agent1.err" && fail "health server complained: $(cat "$T/agent1.err")"
 expect_eq "unknown path" 404 "$(http_code "http://127.0.0.1:$HP/nothing")"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --max-time 3 "http://127.0.0.1:$HP/readyz")
 expect_eq "POST /readyz" 405 "$code"
@@ -104,6 +105,34 @@ AGENT_PID=$BG_PID
 wait_until 10 state_is "$HP" ready || fail "not ready"
 curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
 json_check 'j["instance_id"] == "from-args"'
+stop_pid "$AGENT_PID"
+
+case_begin "cloud-init's file written at launch pins the key, without drift (cloud profile)"
+mkdir -p "$T/cloudimg"
+cp -a "$T/img/root" "$T/cloudimg/root"
+mkdir -p "$T/cloudimg/root/etc/stele"
+"$STELE" seal --key "$T/img/key" --name demo --version 7 --profile cloud \
+	--out "$T/cloudimg/manifest" "$T/cloudimg/root" 2>"$T/seal.err" || fail "seal: $(cat "$T/seal.err")"
+printf 'trust.pin = %s\n' "$(keyid_of "$T/img/key.pub")" >"$T/cloudimg/root/etc/stele/cloud.conf"
+start_bg agent12 "$STELE" agent --config "$T/empty.conf" \
+	--cloud-config "$T/cloudimg/root/etc/stele/cloud.conf" --cmdline "" "${common[@]}" \
+	--manifest "$T/cloudimg/manifest" --root "$T/cloudimg/root"
+AGENT_PID=$BG_PID
+wait_until 10 state_is "$HP" ready || fail "not ready: $(agent_state "$HP")"
+curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
+json_check 'j["image"]["trust"] == "pinned" and j["violations"] == []'
+stop_pid "$AGENT_PID"
+
+case_begin "a cloud-init file that ships inside the image cannot pin: untrusted"
+"$STELE" seal --key "$T/img/key" --name demo --version 7 --profile cloud \
+	--out "$T/cloudimg/manifest2" "$T/cloudimg/root" 2>"$T/seal.err" || fail "seal: $(cat "$T/seal.err")"
+start_bg agent13 "$STELE" agent --config "$T/empty.conf" \
+	--cloud-config "$T/cloudimg/root/etc/stele/cloud.conf" --cmdline "" "${common[@]}" \
+	--manifest "$T/cloudimg/manifest2" --root "$T/cloudimg/root"
+AGENT_PID=$BG_PID
+wait_until 10 state_is "$HP" untrusted || fail "not untrusted: $(agent_state "$HP")"
+curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
+json_check '"ships in the image" in j["reason"]'
 stop_pid "$AGENT_PID"
 
 case_begin "a manifest signed by an unknown key: untrusted, down on agent-check"

@@ -340,10 +340,26 @@ static void test_no_hook_is_quiet(void **state)
 	no_hook(f);
 	create(f);
 	assert_int_equal(deliver(f, AGENT_READY, AGENT_VERIFYING, true), 0);
-	assert_int_equal(deliver(f, AGENT_UNTRUSTED, AGENT_VERIFYING, true), 0);
 	log = load_log(f);
 	/* Not even IMDS: nothing to ask AWS. */
 	assert_int_equal(json_object_array_length(log), 0);
+	json_object_put(log);
+}
+
+/* Untrusted later on (an expired manifest): the instance must go. */
+static void test_untrusted_after_boot_is_unhealthy(void **state)
+{
+	struct fixture *f = *state;
+	json_object *log;
+
+	create(f);
+	assert_int_equal(deliver(f, AGENT_READY, AGENT_VERIFYING, true), 0);
+	assert_int_equal(deliver(f, AGENT_UNTRUSTED, AGENT_READY, false), 0);
+	log = load_log(f);
+	assert_int_equal(count(log, "autoscaling", NULL), 2);
+	assert_lifecycle(nth(log, "autoscaling", 0), "CONTINUE", 200);
+	assert_unhealthy(nth(log, "autoscaling", 1));
+	assert_all_signed(log);
 	json_object_put(log);
 }
 
@@ -654,6 +670,7 @@ int main(void)
 	    T(test_ready_at_boot_continues_once, plain),
 	    T(test_untrusted_at_boot_abandons, plain),
 	    T(test_no_hook_is_quiet, plain),
+	    T(test_untrusted_after_boot_is_unhealthy, plain),
 	    T(test_quiet_states, plain),
 	    T(test_drift_sets_unhealthy, plain),
 	    T(test_drift_without_hook, plain),
