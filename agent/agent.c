@@ -12,6 +12,7 @@
 #include "agent.h"
 #include "aws.h"
 #include "log.h"
+#include "report.h"
 #include "util.h"
 
 #define CMDLINE_MAX (64 * 1024)
@@ -28,12 +29,7 @@ static void write_line(int level, const char *msg)
 		fprintf(stderr, "<%d>", level);
 	else
 		fputs(level <= LOG_ERR ? "stele agent: error: " : "stele agent: ", stderr);
-	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-		if (*p < 0x20 || *p >= 0x7f)
-			fprintf(stderr, "\\%03o", *p);
-		else
-			fputc(*p, stderr);
-	}
+	report_put_escaped(stderr, msg);
 	fputc('\n', stderr);
 	funlockfile(stderr);
 }

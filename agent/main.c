@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "log.h"
+#include "report.h"
 #include "util.h"
 
 static const struct command commands[] = {
@@ -47,12 +48,7 @@ void cli_message(const char *msg)
 	/* Names in messages come from trees and archives: printable ASCII only. */
 	flockfile(stderr);
 	fputs("stele: ", stderr);
-	for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-		if (*p < 0x20 || *p >= 0x7f)
-			fprintf(stderr, "\\%03o", *p);
-		else
-			fputc(*p, stderr);
-	}
+	report_put_escaped(stderr, msg);
 	fputc('\n', stderr);
 	funlockfile(stderr);
 }

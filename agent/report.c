@@ -198,3 +198,13 @@ void report_print_json(FILE *f, const char *result, const struct stele_loaded *l
 						      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
 }
+
+void report_put_escaped(FILE *f, const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p < 0x20 || *p >= 0x7f)
+			fprintf(f, "\\%03o", *p);
+		else
+			fputc(*p, f);
+	}
+}

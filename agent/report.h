@@ -17,6 +17,9 @@ char *report_display_path(const char *path);
  */
 char *report_escape(const char *s);
 
+/* Writes s to f with bytes outside printable ASCII as "\\ooo" octal escapes (log lines). */
+void report_put_escaped(FILE *f, const char *s);
+
 /* "KIND PATH: detail" lines, one per kind. */
 void report_print_text(FILE *f, const struct stele_report *rep);
 

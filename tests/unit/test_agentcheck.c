@@ -45,14 +45,6 @@ static void line_cb(void *ctx, char *buf, size_t len)
 	pthread_mutex_unlock(&line_lock);
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int connect_to(uint16_t port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -73,12 +65,12 @@ static int connect_to(uint16_t port)
  */
 static ssize_t read_all(int fd, char *out, size_t cap, int limit_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)limit_ms;
+	uint64_t deadline = tu_now_ms() + (uint64_t)limit_ms;
 	size_t n = 0;
 
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
-		uint64_t now = now_ms();
+		uint64_t now = tu_now_ms();
 		ssize_t got;
 
 		if (now >= deadline || poll(&p, 1, (int)(deadline - now)) <= 0)
@@ -118,10 +110,10 @@ static struct agentcheck *start(void)
 
 static void stop_promptly(struct agentcheck *a)
 {
-	uint64_t t0 = now_ms();
+	uint64_t t0 = tu_now_ms();
 
 	agentcheck_stop(a);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(tu_now_ms() - t0 < 1000);
 }
 
 static void test_line_follows_state(void **state)
@@ -274,10 +266,10 @@ static void test_flood(void **state)
 		assert_true(fds[n] >= 0);
 	}
 
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	fetch(agentcheck_port(a), buf, sizeof(buf), 2000);
 	assert_string_equal(buf, "up ready\n");
-	assert_true(now_ms() - t0 < 2000);
+	assert_true(tu_now_ms() - t0 < 2000);
 
 	pthread_join(sender, NULL);
 	for (size_t i = 0; i < n; i++)

@@ -39,14 +39,6 @@ struct fixture {
 	void *ctx; /* the reporter, freed in teardown */
 };
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static pid_t spawn_standin(const char *dir, const struct standin_opts *o)
 {
 	const char *argv[24] = {"python3",	    STANDIN, "--port-file",
@@ -86,7 +78,7 @@ static int wait_port(struct fixture *f)
 			f->pid = -1;
 			return -1;
 		}
-		sleep_ms(20);
+		tu_sleep_ms(20);
 	}
 	return -1;
 }
@@ -482,7 +474,7 @@ static void test_token_refresh(void **state)
 
 	create(f);
 	assert_int_equal(deliver(f, AGENT_READY, AGENT_VERIFYING, true), 0);
-	sleep_ms(1300);
+	tu_sleep_ms(1300);
 	assert_int_equal(deliver(f, AGENT_DRIFTED, AGENT_READY, false), 0);
 	log = load_log(f);
 	assert_int_equal(count(log, "imds", "/latest/api/token"), 2);

@@ -26,14 +26,6 @@
 static char *dir;
 static char counter_path[4096]; /* the plan's run counter, read from check threads */
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int setup(void **state)
 {
 	(void)state;
@@ -190,9 +182,9 @@ static void test_http_hang(void **state)
 	http_server_start(&s, 200, true);
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/", s.port);
 	c.url = url;
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	assert_int_equal(checks_run_once(&c, detail, sizeof(detail)), 1);
-	took = now_ms() - t0;
+	took = tu_now_ms() - t0;
 	assert_true(took >= 250 && took < 1300);
 	assert_string_equal(detail, "timed out after 300 ms");
 	http_server_stop(&s);
@@ -286,9 +278,9 @@ static void test_tcp_hang(void **state)
 
 	(void)state;
 	lfd = full_listener(fillers, addr, sizeof(addr));
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	assert_int_equal(run_tcp(addr, 300, detail, sizeof(detail)), 1);
-	took = now_ms() - t0;
+	took = tu_now_ms() - t0;
 	assert_true(took >= 250 && took < 1000);
 	assert_string_equal(detail, "timed out after 300 ms");
 	for (int i = 0; i < 4; i++)
@@ -335,14 +327,14 @@ static pid_t read_pid(const char *name)
 /* Whether pid was reaped by us (as subreaper) after SIGKILL within a second. */
 static void expect_killed_orphan(pid_t pid)
 {
-	uint64_t deadline = now_ms() + 1000;
+	uint64_t deadline = tu_now_ms() + 1000;
 	int status;
 
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);
 		if (w == pid)
 			break;
-		assert_true(now_ms() < deadline);
+		assert_true(tu_now_ms() < deadline);
 		usleep(10 * 1000);
 	}
 	assert_true(WIFSIGNALED(status));
@@ -357,9 +349,9 @@ static void test_exec_timeout_kills_group(void **state)
 
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "echo $$ > '%s'; exec sleep 30", tu_at(dir, "pid"));
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	assert_int_equal(run_exec(cmd, 300, detail, sizeof(detail)), 1);
-	took = now_ms() - t0;
+	took = tu_now_ms() - t0;
 	assert_true(took >= 250 && took < 1300);
 	assert_string_equal(detail, "timed out after 300 ms");
 	pid = read_pid("pid");
@@ -431,10 +423,10 @@ static size_t seen_count(void)
 
 static void wait_seen(size_t n, int limit_ms)
 {
-	uint64_t deadline = now_ms() + (uint64_t)limit_ms;
+	uint64_t deadline = tu_now_ms() + (uint64_t)limit_ms;
 
 	while (seen_count() < n) {
-		assert_true(now_ms() < deadline);
+		assert_true(tu_now_ms() < deadline);
 		usleep(5 * 1000);
 	}
 }
@@ -530,9 +522,9 @@ static void test_toggle_by_file(void **state)
 	assert_false(seen.passing[3]);
 
 	/* Check 0 is asleep for a minute: stopping wakes it. */
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	checks_stop(ch);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(tu_now_ms() - t0 < 1000);
 }
 
 static void test_stop_while_running(void **state)
@@ -550,15 +542,15 @@ static void test_stop_while_running(void **state)
 	c.interval_ms = 60000;
 	seen_reset();
 	assert_int_equal(checks_start(&c, 1, on_flip, NULL, &ch), 0);
-	deadline = now_ms() + 5000;
+	deadline = tu_now_ms() + 5000;
 	while (access(tu_at(dir, "pid"), F_OK) != 0) {
-		assert_true(now_ms() < deadline);
+		assert_true(tu_now_ms() < deadline);
 		usleep(10 * 1000);
 	}
 	pid = read_pid("pid");
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	checks_stop(ch);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(tu_now_ms() - t0 < 1000);
 	assert_int_equal(kill(pid, 0), -1);
 	assert_int_equal(errno, ESRCH);
 	/* A run cut short by stopping is no result. */
@@ -579,9 +571,9 @@ static void test_stop_while_connecting(void **state)
 	seen_reset();
 	assert_int_equal(checks_start(&c, 1, on_flip, NULL, &ch), 0);
 	usleep(200 * 1000);
-	t0 = now_ms();
+	t0 = tu_now_ms();
 	checks_stop(ch);
-	assert_true(now_ms() - t0 < 1000);
+	assert_true(tu_now_ms() - t0 < 1000);
 	assert_int_equal(seen_count(), 0);
 	for (int i = 0; i < 4; i++)
 		close(fillers[i]);

@@ -37,36 +37,6 @@ static struct {
 	char url[64];
 } srv = {.pid = -1};
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	close(fd);
-	return port;
-}
-
 /* POSTs body to the suite's etcd; the parsed answer, or NULL. */
 static json_object *etcd_post(const char *path, const char *body)
 {
@@ -123,7 +93,7 @@ static int start_etcd(void)
 			      peer,	 "--initial-advertise-peer-urls",
 			      peer,	 "--initial-cluster",
 			      cluster,	 NULL};
-	uint64_t end = mono_ms() + 20000;
+	uint64_t end = tu_now_ms() + 20000;
 
 	snprintf(data, sizeof(data), "%s", tu_at(srv.dir, "data"));
 	snprintf(logfile, sizeof(logfile), "%s", tu_at(srv.dir, "etcd.log"));
@@ -136,11 +106,11 @@ static int start_etcd(void)
 	if (srv.pid == 0)
 		exec_etcd(logfile, (char *const *)argv);
 	while (!etcd_healthy()) {
-		if (waitpid(srv.pid, NULL, WNOHANG) != 0 || mono_ms() > end) {
+		if (waitpid(srv.pid, NULL, WNOHANG) != 0 || tu_now_ms() > end) {
 			fprintf(stderr, "etcd did not start; see %s\n", logfile);
 			return -1;
 		}
-		sleep_ms(50);
+		tu_sleep_ms(50);
 	}
 	return 0;
 }
@@ -162,9 +132,9 @@ static int suite_setup(void **state)
 		return -1;
 	}
 	srv.dir = tu_tmpdir();
-	srv.client_port = free_port();
+	srv.client_port = tu_free_port();
 	do
-		srv.peer_port = free_port();
+		srv.peer_port = tu_free_port();
 	while (srv.peer_port == srv.client_port);
 	if (srv.client_port < 0 || srv.peer_port < 0)
 		return -1;
@@ -347,12 +317,12 @@ static void test_keepalive_and_crash(void **state)
 	assert_int_equal(deliver(alive, 1, AGENT_READY, NULL), 0);
 	assert_int_equal(deliver(crashed, 1, AGENT_READY, NULL), 0);
 	etcd_ops.free(crashed);
-	t0 = mono_ms();
-	while (mono_ms() - t0 < (TTL_S + 3) * 1000) {
+	t0 = tu_now_ms();
+	while (tu_now_ms() - t0 < (TTL_S + 3) * 1000) {
 		assert_int_equal(etcd_ops.tick(alive), 0);
 		if (!gone_at && !has_record("i-crashed"))
-			gone_at = mono_ms() - t0;
-		sleep_ms(250);
+			gone_at = tu_now_ms() - t0;
+		tu_sleep_ms(250);
 	}
 	assert_true(has_record("i-alive"));
 	assert_true(gone_at >= (TTL_S - 1) * 1000 && gone_at <= (TTL_S + 2) * 1000);
@@ -378,11 +348,11 @@ static void test_lost_lease_regranted(void **state)
 	assert_non_null(o);
 	json_object_put(o);
 	assert_false(has_record("i-lost"));
-	t0 = mono_ms();
-	while (!got && mono_ms() - t0 < 5000) {
+	t0 = tu_now_ms();
+	while (!got && tu_now_ms() - t0 < 5000) {
 		etcd_ops.tick(ctx);
 		got = record("i-lost", &lease2);
-		sleep_ms(100);
+		tu_sleep_ms(100);
 	}
 	assert_non_null(got);
 	assert_string_equal(got, want);
@@ -402,8 +372,8 @@ static void test_first_endpoint_dead(void **state)
 	void *ctx = NULL;
 
 	(void)state;
-	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", free_port());
-	snprintf(dead2, sizeof(dead2), "http://127.0.0.1:%d/", free_port());
+	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", tu_free_port());
+	snprintf(dead2, sizeof(dead2), "http://127.0.0.1:%d/", tu_free_port());
 	config(&c, endpoints, 2);
 	assert_int_equal(etcd_create(&c, "i-failover", &ctx), 0);
 	assert_int_equal(deliver(ctx, 1, AGENT_READY, NULL), 0);
@@ -442,7 +412,7 @@ static void test_bad_config(void **state)
 /* Polls until the record of id holds want; false after timeout_ms. */
 static bool wait_record(const char *id, const char *want, unsigned timeout_ms)
 {
-	uint64_t end = mono_ms() + timeout_ms;
+	uint64_t end = tu_now_ms() + timeout_ms;
 	int64_t lease;
 
 	for (;;) {
@@ -452,9 +422,9 @@ static bool wait_record(const char *id, const char *want, unsigned timeout_ms)
 		free(got);
 		if (ok)
 			return true;
-		if (mono_ms() > end)
+		if (tu_now_ms() > end)
 			return false;
-		sleep_ms(100);
+		tu_sleep_ms(100);
 	}
 }
 
@@ -481,7 +451,7 @@ static void test_etcd_restart_under_reporter(void **state)
 
 	kill_etcd();
 	push(r, 2, AGENT_DRIFTED, &j2);
-	sleep_ms(800);
+	tu_sleep_ms(800);
 	reporter_get_stats(r, &st);
 	assert_int_equal(st.delivered, 1);
 	assert_true(st.failures >= 1);

@@ -55,21 +55,6 @@ static void fake_free(struct fake *f)
 	free(f);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
-}
-
 static bool should_fail(struct fake *f, const struct agent_event *ev)
 {
 	if (f->fail_all)
@@ -90,7 +75,7 @@ static int fake_deliver(void *ctx, const struct agent_event *ev)
 
 	pthread_mutex_lock(&f->lock);
 	if (f->attempts < MAX_SEEN)
-		f->attempt_ms[f->attempts] = mono_ms();
+		f->attempt_ms[f->attempts] = tu_now_ms();
 	f->attempts++;
 	f->in_deliver = true;
 	pthread_cond_broadcast(&f->cond);
@@ -105,7 +90,7 @@ static int fake_deliver(void *ctx, const struct agent_event *ev)
 	f->in_deliver = false;
 	pthread_mutex_unlock(&f->lock);
 	if (f->delay_ms)
-		sleep_ms(f->delay_ms);
+		tu_sleep_ms(f->delay_ms);
 	return r;
 }
 
@@ -181,12 +166,12 @@ static size_t seen(struct fake *f)
 /* Polls until n events were delivered; false after timeout_ms. */
 static bool wait_seen(struct fake *f, size_t n, unsigned timeout_ms)
 {
-	uint64_t end = mono_ms() + timeout_ms;
+	uint64_t end = tu_now_ms() + timeout_ms;
 
 	while (seen(f) < n) {
-		if (mono_ms() > end)
+		if (tu_now_ms() > end)
 			return false;
-		sleep_ms(2);
+		tu_sleep_ms(2);
 	}
 	return true;
 }
@@ -292,7 +277,7 @@ static void test_backoff_jitter_in_reporter(void **state)
 	f->fail_all = true;
 	assert_int_equal(reporter_start(&fake_ops, f, &p, &r), 0);
 	push_seq(r, 1);
-	sleep_ms(800);
+	tu_sleep_ms(800);
 	reporter_stop(r, 0);
 	n = f->attempts < MAX_SEEN ? f->attempts : MAX_SEEN;
 	assert_true(n >= 10);
@@ -318,7 +303,7 @@ static void test_tick_periodic(void **state)
 
 	(void)state;
 	assert_int_equal(reporter_start(&fake_tick_ops, f, &p, &r), 0);
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	pthread_mutex_lock(&f->lock);
 	ticks = f->ticks;
 	pthread_mutex_unlock(&f->lock);
@@ -330,7 +315,7 @@ static void test_tick_periodic(void **state)
 	f->fail_all = true;
 	pthread_mutex_unlock(&f->lock);
 	push_seq(r, 1);
-	sleep_ms(300);
+	tu_sleep_ms(300);
 	pthread_mutex_lock(&f->lock);
 	assert_true(f->attempts >= 1);
 	assert_true(f->ticks - ticks >= 5);
@@ -351,14 +336,14 @@ static void test_push_wakes(void **state)
 
 	(void)state;
 	assert_int_equal(reporter_start(&fake_ops, f, &p, &r), 0);
-	sleep_ms(50);
-	t0 = mono_ms();
+	tu_sleep_ms(50);
+	t0 = tu_now_ms();
 	push_seq(r, 1);
 	assert_true(wait_seen(f, 1, 2000));
-	assert_true(mono_ms() - t0 < 200);
-	t0 = mono_ms();
+	assert_true(tu_now_ms() - t0 < 200);
+	t0 = tu_now_ms();
 	reporter_stop(r, 5000);
-	assert_true(mono_ms() - t0 < 200);
+	assert_true(tu_now_ms() - t0 < 200);
 	fake_free(f);
 }
 
@@ -449,9 +434,9 @@ static void test_stop_drains(void **state)
 	assert_int_equal(reporter_start(&fake_ops, f, &p, &r), 0);
 	for (uint64_t i = 1; i <= 10; i++)
 		push_seq(r, i);
-	t0 = mono_ms();
+	t0 = tu_now_ms();
 	reporter_stop(r, 5000);
-	assert_true(mono_ms() - t0 < 5000);
+	assert_true(tu_now_ms() - t0 < 5000);
 	assert_each_once_in_order(f, 1, 10);
 	/* stop comes after the last delivery, and once; free once. */
 	assert_int_equal(f->seen_at_stop, 10);
@@ -472,9 +457,9 @@ static void test_stop_gives_up_after_drain_ms(void **state)
 	assert_int_equal(reporter_start(&fake_ops, f, &p, &r), 0);
 	for (uint64_t i = 1; i <= 3; i++)
 		push_seq(r, i);
-	t0 = mono_ms();
+	t0 = tu_now_ms();
 	reporter_stop(r, 250);
-	took = mono_ms() - t0;
+	took = tu_now_ms() - t0;
 	assert_true(took >= 240 && took < 1000);
 	assert_true(f->attempts >= 3);
 	assert_int_equal(f->n_seen, 0);

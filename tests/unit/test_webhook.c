@@ -35,34 +35,7 @@ struct fix {
 	char url[128];
 };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(unsigned ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
-
-	nanosleep(&ts, NULL);
-}
-
 /* A loopback port nobody listens on right now. */
-static int free_port(void)
-{
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	close(fd);
-	return ntohs(a.sin_port);
-}
 
 static void stop_receiver(struct fix *f)
 {
@@ -92,7 +65,7 @@ static void exec_receiver(const char *errfile, char *const *argv)
 /* Starts receiver.py with extra arguments on port (0: any) and waits for its port file. */
 static void start_receiver(struct fix *f, int port, const char *const *extra)
 {
-	uint64_t end = mono_ms() + 10000;
+	uint64_t end = tu_now_ms() + 10000;
 	char portarg[16], portfile[4096], logfile[4096], errfile[4096];
 	const char *argv[32];
 	size_t n = 0;
@@ -122,8 +95,8 @@ static void start_receiver(struct fix *f, int port, const char *const *extra)
 		exec_receiver(errfile, (char *const *)argv);
 	while (access(tu_at(f->dir, "port"), F_OK) != 0) {
 		assert_int_equal(waitpid(f->pid, NULL, WNOHANG), 0);
-		assert_true(mono_ms() < end);
-		sleep_ms(10);
+		assert_true(tu_now_ms() < end);
+		tu_sleep_ms(10);
 	}
 	text = tu_read(tu_at(f->dir, "port"), NULL);
 	f->port = atoi(text);
@@ -269,12 +242,12 @@ static size_t delivered(const struct fix *f, uint64_t *seqs, size_t max)
 
 static bool wait_delivered(const struct fix *f, size_t want, unsigned timeout_ms)
 {
-	uint64_t end = mono_ms() + timeout_ms, seqs[64];
+	uint64_t end = tu_now_ms() + timeout_ms, seqs[64];
 
 	while (delivered(f, seqs, ARRAY_SIZE(seqs)) < want) {
-		if (mono_ms() > end)
+		if (tu_now_ms() > end)
 			return false;
-		sleep_ms(20);
+		tu_sleep_ms(20);
 	}
 	return true;
 }
@@ -504,7 +477,7 @@ static void test_receiver_down_then_back(void **state)
 	struct fix *f = *state;
 	struct reporter_stats st;
 	struct reporter *r;
-	int port = free_port();
+	int port = tu_free_port();
 	char url[128];
 
 	tu_capture_errors();
@@ -512,7 +485,7 @@ static void test_receiver_down_then_back(void **state)
 	r = start_reporter(url, 2000);
 	/* Not started yet: five events wait. */
 	push_range(r, 1, 5);
-	sleep_ms(400);
+	tu_sleep_ms(400);
 	reporter_get_stats(r, &st);
 	assert_int_equal(st.delivered, 0);
 	assert_true(st.failures >= 1);
@@ -524,7 +497,7 @@ static void test_receiver_down_then_back(void **state)
 	/* Killed while five more come. */
 	stop_receiver(f);
 	push_range(r, 6, 10);
-	sleep_ms(400);
+	tu_sleep_ms(400);
 	reporter_get_stats(r, &st);
 	assert_int_equal(st.delivered, 5);
 	assert_int_equal(st.depth, 5);
@@ -550,15 +523,15 @@ static void test_garbage_and_hang(void **state)
 	base_config(&c, f->url);
 	c.webhook_timeout_ms = 800;
 	ctx = create_ok(&c);
-	t0 = mono_ms();
+	t0 = tu_now_ms();
 	assert_true(deliver_one(ctx, 1) < 0);
-	assert_true(mono_ms() - t0 < 800 + 500);
+	assert_true(tu_now_ms() - t0 < 800 + 500);
 
 	stop_receiver(f);
 	start_receiver(f, port, hang);
-	t0 = mono_ms();
+	t0 = tu_now_ms();
 	assert_true(deliver_one(ctx, 1) < 0);
-	took = mono_ms() - t0;
+	took = tu_now_ms() - t0;
 	assert_true(took >= 700 && took < 800 + 1000);
 	assert_non_null(strstr(tu_last_error(), "event 1"));
 

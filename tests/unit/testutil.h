@@ -28,4 +28,11 @@ uint8_t *tu_unhex(const char *hex, size_t *len);
 void tu_capture_errors(void);
 const char *tu_last_error(void);
 
+/* Milliseconds of CLOCK_MONOTONIC. */
+uint64_t tu_now_ms(void);
+/* Sleeps ms milliseconds, resuming after signals. */
+void tu_sleep_ms(unsigned ms);
+/* A loopback TCP port nobody listens on right now, or -1. */
+int tu_free_port(void);
+
 #endif
