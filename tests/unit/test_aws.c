@@ -49,14 +49,8 @@ static pid_t spawn_standin(const char *dir, const struct standin_opts *o)
 	for (size_t i = 0; o && o->args[i]; i++)
 		argv[n++] = o->args[i];
 	argv[n] = NULL;
-	pid = fork();
+	pid = tu_spawn(NULL, argv);
 	assert_true(pid >= 0);
-	if (pid == 0) {
-		/* Goes with the test binary however it ends. */
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		execvp(argv[0], (char *const *)argv);
-		_exit(127);
-	}
 	return pid;
 }
 

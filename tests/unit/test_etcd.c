@@ -67,20 +67,6 @@ static bool etcd_healthy(void)
 	return ok;
 }
 
-static void exec_etcd(const char *logfile, char *const *argv)
-{
-	int fd;
-
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execv(argv[0], argv);
-	_exit(127);
-}
-
 /* Starts etcd on the suite's ports and data directory; waits until it answers. */
 static int start_etcd(void)
 {
@@ -100,11 +86,9 @@ static int start_etcd(void)
 	snprintf(client, sizeof(client), "http://127.0.0.1:%d", srv.client_port);
 	snprintf(peer, sizeof(peer), "http://127.0.0.1:%d", srv.peer_port);
 	snprintf(cluster, sizeof(cluster), "default=%s", peer);
-	srv.pid = fork();
+	srv.pid = tu_spawn(logfile, argv);
 	if (srv.pid < 0)
 		return -1;
-	if (srv.pid == 0)
-		exec_etcd(logfile, (char *const *)argv);
 	while (!etcd_healthy()) {
 		if (waitpid(srv.pid, NULL, WNOHANG) != 0 || tu_now_ms() > end) {
 			fprintf(stderr, "etcd did not start; see %s\n", logfile);

@@ -46,22 +46,6 @@ static void stop_receiver(struct fix *f)
 	f->pid = -1;
 }
 
-/* In the child: only calls that are safe after fork in a threaded process. */
-static void exec_receiver(const char *errfile, char *const *argv)
-{
-	int fd;
-
-	/* Gone with the test, whatever way the test ends. */
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
-	fd = open(errfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-	if (fd >= 0) {
-		dup2(fd, 1);
-		dup2(fd, 2);
-	}
-	execvp(argv[0], argv);
-	_exit(127);
-}
-
 /* Starts receiver.py with extra arguments on port (0: any) and waits for its port file. */
 static void start_receiver(struct fix *f, int port, const char *const *extra)
 {
@@ -89,10 +73,8 @@ static void start_receiver(struct fix *f, int port, const char *const *extra)
 	}
 	argv[n] = NULL;
 	unlink(portfile);
-	f->pid = fork();
+	f->pid = tu_spawn(errfile, argv);
 	assert_true(f->pid >= 0);
-	if (f->pid == 0)
-		exec_receiver(errfile, (char *const *)argv);
 	while (access(tu_at(f->dir, "port"), F_OK) != 0) {
 		assert_int_equal(waitpid(f->pid, NULL, WNOHANG), 0);
 		assert_true(tu_now_ms() < end);

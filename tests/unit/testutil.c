@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -158,4 +160,24 @@ int tu_free_port(void)
 		port = ntohs(a.sin_port);
 	close(fd);
 	return port;
+}
+
+pid_t tu_spawn(const char *logfile, const char *const *argv)
+{
+	pid_t pid = fork();
+	int fd;
+
+	if (pid != 0)
+		return pid;
+	/* In the child: only calls that are safe after fork in a threaded process. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (logfile) {
+		fd = open(logfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+	}
+	execvp(argv[0], (char *const *)argv);
+	_exit(127);
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <cmocka.h>
 
 /* Makes a new empty directory under $TMPDIR (or /tmp); returns its path. */
@@ -27,6 +28,13 @@ uint8_t *tu_unhex(const char *hex, size_t *len);
 /* Collects messages given to stele_err; tu_last_error() is the latest. */
 void tu_capture_errors(void);
 const char *tu_last_error(void);
+
+/*
+ * Starts argv (looked up in PATH) as a child that dies with the test
+ * (PR_SET_PDEATHSIG), its stdout and stderr appended to logfile (NULL:
+ * inherited). Returns the pid, or -1.
+ */
+pid_t tu_spawn(const char *logfile, const char *const *argv);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t tu_now_ms(void);
