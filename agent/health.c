@@ -58,13 +58,29 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 				  const char *method, const char *version, const char *upload,
 				  size_t *upload_size, void **con_cls)
 {
+	/* What the connection's request has shown so far (MHD's per-request pointer). */
+	static int headers_read, body_seen;
 	struct health *h = cls;
 	char buf[1024];
 	unsigned code;
 
 	if (!streq(method, "GET") && !streq(method, "HEAD"))
 		return reply_text(conn, 405, "only GET and HEAD\n");
-	if (*upload_size)
+	/*
+	 * A reply queued on the first call, before MHD knows whether a body
+	 * follows, ends the connection after it: reply on the last call, once
+	 * the whole request is read, so that keep-alive connections stay open.
+	 */
+	if (!*con_cls) {
+		*con_cls = &headers_read;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*con_cls = &body_seen; /* dropped unread, answered 400 at the end */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (*con_cls == &body_seen)
 		return reply_text(conn, 400, "no body expected\n");
 	if (streq(url, "/healthz"))
 		return reply_text(conn, 200, "ok\n");

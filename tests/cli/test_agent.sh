@@ -43,6 +43,11 @@ grep -q 'health server' "$T/agent1.err" && fail "health server complained: $(cat
 expect_eq "unknown path" 404 "$(http_code "http://127.0.0.1:$HP/nothing")"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --max-time 3 "http://127.0.0.1:$HP/readyz")
 expect_eq "POST /readyz" 405 "$code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -X GET -d body --max-time 3 "http://127.0.0.1:$HP/readyz")
+expect_eq "GET /readyz with a body" 400 "$code"
+curl -sv --max-time 3 "http://127.0.0.1:$HP/readyz" "http://127.0.0.1:$HP/healthz" >/dev/null 2>"$T/keepalive"
+grep -q 'Re-using existing connection' "$T/keepalive" ||
+	fail "the connection was not kept alive: $(grep -i connection "$T/keepalive")"
 
 case_begin "/status tells the image, its digest, the signer and self-attested trust"
 curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
