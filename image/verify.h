@@ -72,6 +72,18 @@ int stele_verify_archive(struct stele_manifest *m, const char *path, const struc
 
 void stele_report_free(struct stele_report *r);
 
+/*
+ * Compares the one path rel ("./usr/bin/ls") under rootfd with m, as the
+ * whole-tree verification would for that path alone: *kinds gets the
+ * STELE_D_ bits (0 when it matches; STELE_D_ADDED for a path m does not
+ * have, STELE_D_MISSING for one gone, nothing for a path under ex). A
+ * regular file is hashed unless its size already differs. Symlinks are
+ * never followed, on the way or at the end. Returns 0, or a negative errno
+ * when the path could not be examined.
+ */
+int stele_verify_path(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
+		      const char *rel, unsigned *kinds);
+
 /* Builds the exclusion set a manifest names. */
 int stele_manifest_exclusions(const struct stele_manifest *m, struct stele_exclude **out);
 
