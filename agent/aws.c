@@ -39,6 +39,7 @@ struct aws {
 	bool have_cred;
 	bool lifecycle_done; /* completed (or found completed) in this run */
 	bool abandoned;	     /* the launch was abandoned: the instance is going away */
+	bool unhealthy;	     /* SetInstanceHealth Unhealthy was accepted: once is enough */
 };
 
 struct param {
@@ -428,8 +429,12 @@ static int complete_lifecycle(struct aws *a, const char *result)
 
 static int set_unhealthy(struct aws *a)
 {
-	int r = ensure_identity(a);
+	int r;
 
+	/* Drifted then replacing: the Auto Scaling group needs to hear it once. */
+	if (a->unhealthy)
+		return 0;
+	r = ensure_identity(a);
 	if (r < 0)
 		return r;
 	{
@@ -441,6 +446,8 @@ static int set_unhealthy(struct aws *a)
 
 		r = call(a, "SetInstanceHealth", p, ARRAY_SIZE(p));
 	}
+	if (r >= 0)
+		a->unhealthy = true;
 	return r < 0 ? r : 0;
 }
 

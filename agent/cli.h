@@ -26,6 +26,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_status(int argc, char **argv);
+int cmd_guard(int argc, char **argv);
 
 /*
  * The exit code for a library error about a manifest or its trust: 2 when
@@ -45,14 +46,6 @@ void cli_message(const char *msg);
 
 /* Prints the usage of the named command to stderr and returns EXIT_ERROR. */
 int cli_usage(const char *name);
-
-/*
- * Writes len bytes to path with the given mode: a temporary file in the same
- * directory, fsync, then rename, so a reader sees the old file or the whole
- * new one and a failure leaves nothing behind. Returns 0 or a negative errno
- * (already reported).
- */
-int cli_write_atomic(const char *path, const void *data, size_t len, unsigned mode);
 
 /* Raises the open-file limit to its hard maximum. */
 void cli_raise_nofile(void);

@@ -3,17 +3,16 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
-#include <sys/syscall.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -22,15 +21,16 @@
 #include "agentcheck.h"
 #include "checks.h"
 #include "cli.h"
-#include "hash.h"
+#include "fileio.h"
 #include "health.h"
 #include "http.h"
-#include "load.h"
 #include "log.h"
+#include "mounts.h"
 #include "notify.h"
 #include "reporter.h"
 #include "state.h"
 #include "util.h"
+#include "verifier.h"
 
 #define AGENT_DRAIN_MS	    3000 /* time the reporters get to flush at stop */
 #define AGENT_MAX_REPORTERS 3
@@ -45,172 +45,92 @@ struct agent {
 	struct checks *checks;
 	struct reporter *reporters[AGENT_MAX_REPORTERS];
 	size_t n_reporters;
-	pthread_t verifier;
-	bool verifier_started; /* and not joined */
-	int wake_fd;	       /* a state changed: tell systemd */
-	int stop_fd;	       /* the agent stops: end the verification loop */
+	struct verifier *verifier;
+	int wake_fd;	 /* a state changed: tell systemd */
+	int poweroff_fd; /* timer: replacement was requested a while ago */
 	bool ready_sent;
 };
 
-/* Lowest priority for the verification and the hash workers it starts (they inherit it). */
-static void lower_priority(int nice_value)
-{
-	pid_t tid = (pid_t)syscall(SYS_gettid);
+#define MARKER "replacing" /* under state_dir: this instance is being replaced */
 
-	if (setpriority(PRIO_PROCESS, (id_t)tid, nice_value) < 0)
-		agent_log(LOG_WARNING, "verification priority: %s", strerror(errno));
-	/* Best-effort I/O class, lowest level: a verification yields the disk. */
-	syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, tid, (2 << 13) | 7);
+/* Makes state_dir (one level) if it is missing. */
+static int make_state_dir(const struct agent *a)
+{
+	if (mkdir(a->cfg.state_dir, 0755) < 0 && errno != EEXIST) {
+		agent_log(LOG_ERR, "%s: %s", a->cfg.state_dir, strerror(errno));
+		return neg_errno();
+	}
+	return 0;
 }
 
-static double monotonic_now(void)
+static void marker_path(const struct agent *a, char *buf, size_t len)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	snprintf(buf, len, "%s/" MARKER, a->cfg.state_dir);
 }
 
 /*
- * Whether the image carries cloud-init's file itself (listed in its
- * manifest, even as excluded): then pins read from it came from inside.
+ * Replacement is sticky: an agent restarted on this instance finds the
+ * marker and starts out replacing (the verification finds the drift anyway).
  */
-static bool cloud_file_in_image(const struct agent *a, struct stele_manifest *m)
+static void restore_marker(struct agent *a)
 {
-	const char *root = a->cfg.root, *file = a->conf_info.cloud_file;
-	size_t n = strlen(root);
-	char rel[4200];
+	char path[4200], reason[512];
+	_cleanup_close_ int fd = -1;
+	ssize_t n;
 
-	while (n > 1 && root[n - 1] == '/')
-		n--;
-	if (n == 1 && root[0] == '/')
-		n = 0;
-	else if (strncmp(file, root, n) != 0 || file[n] != '/')
-		return false;
-	snprintf(rel, sizeof(rel), ".%s", file + n);
-	return stele_manifest_find(m, rel) != NULL;
+	marker_path(a, path, sizeof(path));
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return;
+	n = read(fd, reason, sizeof(reason) - 1);
+	reason[n > 0 ? n : 0] = '\0';
+	reason[strcspn(reason, "\n")] = '\0';
+	state_restore_replacing(a->st, reason[0] ? reason : "no reason recorded");
 }
 
-/* Whether a pinned key id is among the valid signers. */
-static bool pinned_signer(const struct agent_config *c, const struct stele_trust_result *tr)
+static void write_marker(struct agent *a, const char *reason)
 {
-	for (size_t i = 0; i < c->n_pins; i++)
-		for (size_t j = 0; j < tr->n_signers; j++)
-			if (streq(c->pins[i], tr->signers[j]))
-				return true;
-	return false;
+	char path[4200];
+
+	marker_path(a, path, sizeof(path));
+	/* The first request's reason is the one kept, across restarts too. */
+	if (access(path, F_OK) == 0)
+		return;
+	if (make_state_dir(a) == 0)
+		file_write_atomic(path, reason, strlen(reason), 0644);
 }
 
-static int load_trusted(struct agent *a, struct stele_loaded *l)
+static void arm_poweroff(struct agent *a)
 {
-	struct stele_trust *trust = NULL;
-	char reason[512];
+	uint64_t ms = a->cfg.poweroff_after_ms;
+	struct itimerspec its = {
+	    .it_value = {.tv_sec = (time_t)(ms / 1000), .tv_nsec = (long)(ms % 1000) * 1000000},
+	};
+
+	if (ms && timerfd_settime(a->poweroff_fd, 0, &its, NULL) < 0)
+		agent_log(LOG_ERR, "power-off timer: %s", strerror(errno));
+}
+
+/* Runs replace.command, as the last step of a replacement. */
+static void power_off(struct agent *a)
+{
+	const char *argv[] = {"/bin/sh", "-c", a->cfg.replace_command, NULL};
+	pid_t pid;
 	int r;
 
-	r = stele_trust_load(a->cfg.trust, &trust);
-	if (r == 0)
-		r = stele_load(a->cfg.manifest, trust, a->cfg.threshold, time(NULL), l);
-	stele_trust_free(trust);
-	if (r < 0) {
-		agent_last_error(reason, sizeof(reason));
-		state_untrusted(a->st, reason);
-		return r;
-	}
-	if (a->conf_info.pins_from_cloud_file && cloud_file_in_image(a, l->manifest)) {
-		snprintf(reason, sizeof(reason),
-			 "%.300s holds trust.pin but ships in the image: pins from inside the "
-			 "image attest nothing",
-			 a->conf_info.cloud_file);
-		state_untrusted(a->st, reason);
-		stele_loaded_clear(l);
-		return -EKEYREJECTED;
-	}
-	if (a->cfg.n_pins && !pinned_signer(&a->cfg, &l->trust)) {
-		snprintf(reason, sizeof(reason), "%s: signed, but by none of the %zu pinned keys",
-			 a->cfg.manifest, a->cfg.n_pins);
-		state_untrusted(a->st, reason);
-		stele_loaded_clear(l);
-		return -EKEYREJECTED;
-	}
-	state_set_image(a->st, stele_manifest_name(l->manifest),
-			stele_manifest_version(l->manifest), l->digest,
-			(const char(*)[65])l->trust.signers, l->trust.n_signers, a->cfg.n_pins > 0);
-	return 0;
+	agent_log(LOG_ERR, "replacement requested %.0f s ago: running \"%s\"",
+		  (double)a->cfg.poweroff_after_ms / 1000, a->cfg.replace_command);
+	r = posix_spawn(&pid, argv[0], NULL, NULL, (char *const *)argv, environ);
+	if (r)
+		agent_log(LOG_ERR, "%s: %s", a->cfg.replace_command, strerror(r));
 }
 
-static int compare_root(struct agent *a, struct stele_loaded *l)
+/* protect.readonly: the sealed trees become read-only before anything else runs. */
+static void protect_readonly(struct agent *a)
 {
-	struct stele_exclude *ex = NULL;
-	struct stele_report *rep = NULL;
-	double start = monotonic_now();
-	char reason[512];
-	int fd, r;
-
-	fd = open(a->cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		r = neg_errno();
-		snprintf(reason, sizeof(reason), "%s: %s", a->cfg.root, strerror(-r));
-		state_untrusted(a->st, reason);
-		return r;
-	}
-	r = stele_manifest_exclusions(l->manifest, &ex);
-	if (r == 0)
-		r = stele_verify_tree(l->manifest, fd, ex,
-				      a->cfg.verify_threads ? a->cfg.verify_threads : stele_ncpus(),
-				      &rep);
-	close(fd);
-	stele_exclude_free(ex);
-	if (r < 0) {
-		char why[400];
-		agent_last_error(why, sizeof(why));
-		snprintf(reason, sizeof(reason), "could not verify %s: %s", a->cfg.root, why);
-		state_untrusted(a->st, reason);
-		return r;
-	}
-	state_verify_done(a->st, rep, monotonic_now() - start);
-	stele_report_free(rep);
-	return 0;
-}
-
-static void verify_once(struct agent *a)
-{
-	struct stele_loaded l = {0};
-
-	if (load_trusted(a, &l) == 0)
-		compare_root(a, &l);
-	stele_loaded_clear(&l);
-}
-
-/* Waits ms or until the agent stops; true when it stops. */
-static bool wait_or_stop(int stop_fd, uint64_t ms)
-{
-	struct pollfd p = {.fd = stop_fd, .events = POLLIN};
-	double end = monotonic_now() + (double)ms / 1000;
-	double left;
-
-	while ((left = end - monotonic_now()) > 0) {
-		int n = poll(&p, 1, left > 3600 ? 3600000 : (int)(left * 1000) + 1);
-		if (n > 0)
-			return true;
-	}
-	return false;
-}
-
-/*
- * The first verification decides the boot verdict; later ones (every
- * verify.interval) keep the instance ready while they run and only report
- * what they find: drift, or a manifest no longer trusted (expired).
- */
-static void *verify_main(void *arg)
-{
-	struct agent *a = arg;
-
-	lower_priority(a->cfg.verify_nice);
-	state_verify_started(a->st);
-	do
-		verify_once(a);
-	while (a->cfg.verify_interval_ms && !wait_or_stop(a->stop_fd, a->cfg.verify_interval_ms));
-	return NULL;
+	if (a->cfg.n_readonly &&
+	    mounts_protect_readonly((const char *const *)a->cfg.readonly, a->cfg.n_readonly) < 0)
+		agent_log(LOG_ERR, "protect.readonly: not every path could be made read-only");
 }
 
 static void log_event(const struct agent_event *ev)
@@ -232,6 +152,10 @@ static void on_event(void *ctx, struct agent_event *ev)
 		for (size_t i = 0; i < a->n_reporters; i++)
 			reporter_push(a->reporters[i], ev);
 		log_event(ev);
+		if (ev->state == AGENT_REPLACING) {
+			write_marker(a, ev->reason);
+			arm_poweroff(a);
+		}
 	}
 	if (eventfd_write(a->wake_fd, 1) < 0)
 		agent_log(LOG_WARNING, "eventfd: %s", strerror(errno));
@@ -310,8 +234,8 @@ static int start(struct agent *a)
 	int r;
 
 	a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	a->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (a->wake_fd < 0 || a->stop_fd < 0)
+	a->poweroff_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (a->wake_fd < 0 || a->poweroff_fd < 0)
 		return neg_errno();
 	r = state_new(a->instance_id, &a->cfg, &a->st);
 	if (r < 0)
@@ -323,11 +247,9 @@ static int start(struct agent *a)
 	r = start_servers(a);
 	if (r < 0)
 		return r;
-	r = pthread_create(&a->verifier, NULL, verify_main, a);
-	if (r)
-		return -r;
-	a->verifier_started = true;
-	return 0;
+	restore_marker(a);
+	protect_readonly(a);
+	return verifier_start(&a->cfg, &a->conf_info, a->st, &a->verifier);
 }
 
 static void tell_systemd(struct agent *a)
@@ -383,7 +305,8 @@ static int run(struct agent *a, int sig_fd)
 	struct epoll_event ev[4];
 	uint64_t v;
 
-	if (ep < 0 || add_fd(ep, sig_fd) < 0 || add_fd(ep, a->wake_fd) < 0 || add_fd(ep, wd) < 0)
+	if (ep < 0 || add_fd(ep, sig_fd) < 0 || add_fd(ep, a->wake_fd) < 0 || add_fd(ep, wd) < 0 ||
+	    add_fd(ep, a->poweroff_fd) < 0)
 		return neg_errno();
 	tell_systemd(a);
 	for (;;) {
@@ -409,25 +332,12 @@ static int run(struct agent *a, int sig_fd)
 			} else if (fd == wd) {
 				if (read(wd, &v, sizeof(v)) == (ssize_t)sizeof(v))
 					notify_send("WATCHDOG=1");
+			} else if (fd == a->poweroff_fd) {
+				if (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+					power_off(a);
 			}
 		}
 	}
-}
-
-/* Waits a little for the verification loop to end; false when it is still running. */
-static bool join_verifier(struct agent *a)
-{
-	struct timespec deadline;
-
-	if (!a->verifier_started)
-		return true;
-	eventfd_write(a->stop_fd, 1);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += 2;
-	if (pthread_timedjoin_np(a->verifier, NULL, &deadline) != 0)
-		return false;
-	a->verifier_started = false;
-	return true;
 }
 
 static void stop(struct agent *a, int code)
@@ -444,7 +354,7 @@ static void stop(struct agent *a, int code)
 	for (size_t i = 0; i < a->n_reporters; i++)
 		reporter_stop(a->reporters[i], AGENT_DRAIN_MS);
 	a->n_reporters = 0;
-	if (!join_verifier(a)) {
+	if (!verifier_stop(a->verifier)) {
 		/*
 		 * A verification cannot be interrupted. End the process without
 		 * exit handlers, which would free what its threads still use.
@@ -458,8 +368,8 @@ static void stop(struct agent *a, int code)
 	conf_free(&a->cfg);
 	if (a->wake_fd >= 0)
 		close(a->wake_fd);
-	if (a->stop_fd >= 0)
-		close(a->stop_fd);
+	if (a->poweroff_fd >= 0)
+		close(a->poweroff_fd);
 }
 
 static int block_signals(void)
@@ -479,7 +389,7 @@ static int block_signals(void)
 
 int cmd_agent(int argc, char **argv)
 {
-	struct agent a = {.wake_fd = -1, .stop_fd = -1};
+	struct agent a = {.wake_fd = -1, .poweroff_fd = -1};
 	_cleanup_close_ int sig_fd = -1;
 	int r, code;
 

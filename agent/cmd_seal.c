@@ -12,6 +12,7 @@
 
 #include "archive_source.h"
 #include "cli.h"
+#include "fileio.h"
 #include "envelope.h"
 #include "exclude.h"
 #include "hash.h"
@@ -217,7 +218,7 @@ int cmd_seal(int argc, char **argv)
 	if (r == 0)
 		r = sign(keys, o.n_keys, payload, payload_len, &envelope, &envelope_len);
 	if (r == 0)
-		r = cli_write_atomic(o.out, envelope, envelope_len, 0644);
+		r = file_write_atomic(o.out, envelope, envelope_len, 0644);
 	if (r == 0)
 		fprintf(stderr, "stele: sealed %zu entries of '%s' as %s version %s into %s\n",
 			stele_manifest_n_entries(m), o.source, o.name, o.version, o.out);

@@ -57,7 +57,17 @@ static const struct conf_key global_keys[] = {
     NUM("verify.threads", conf_parse_uint, ST_UNSIGNED, unsigned, verify_threads, 0, 1024, "0"),
     NUM("verify.nice", conf_parse_uint, ST_INT, int, verify_nice, 0, 19, "10"),
     NUM("verify.interval", conf_parse_duration, ST_U64, uint64_t, verify_interval_ms, 0, DAY_MS,
-	"0"),
+	"1h"),
+    NUM("verify.rate", conf_parse_uint, ST_U64, uint64_t, verify_rate_mb, 0, 1000000, "100"),
+
+    NUM("watch.enabled", conf_parse_bool, ST_BOOL, bool, watch_enabled, 0, 0, "yes"),
+    NUM("watch.fanotify", conf_parse_bool, ST_BOOL, bool, watch_fanotify, 0, 0, "yes"),
+    {"protect.readonly", conf_parse_paths, ST_LIST, A(char **, readonly), A(size_t, n_readonly), 0,
+     0, NO_DEFAULT, 0},
+    NUM("replace.drain", conf_parse_duration, ST_U64, uint64_t, replace_drain_ms, 0, DAY_MS, "0"),
+    NUM("replace.poweroff_after", conf_parse_duration, ST_U64, uint64_t, poweroff_after_ms, 0,
+	DAY_MS, "0"),
+    STR("replace.command", conf_parse_text, replace_command, 1024, "systemctl poweroff"),
 
     STR("health.listen", conf_parse_listen, health_listen, 0, "0.0.0.0:9180"),
     NUM("health.max_connections", conf_parse_uint, ST_UNSIGNED, unsigned, health_max_conns, 1,

@@ -66,7 +66,18 @@ struct agent_config {
 	unsigned verify_threads;     /* "verify.threads", 0 = one per core */
 	int verify_nice;	     /* "verify.nice", default 10 (0..19) */
 	uint64_t verify_interval_ms; /* "verify.interval": verify again this long after
-					the last one ended; default 0, at start only */
+					the last one ended; default 1 h; 0: at start only */
+	uint64_t verify_rate_mb;     /* "verify.rate": MB/s a later verification may read,
+					default 100; 0: no limit (the first is never limited) */
+
+	/* Watching and refusing. */
+	bool watch_enabled;  /* "watch.enabled", default yes */
+	bool watch_fanotify; /* "watch.fanotify": try fanotify first, default yes */
+	char **readonly;     /* "protect.readonly": paths made read-only at start */
+	size_t n_readonly;
+	uint64_t replace_drain_ms;  /* "replace.drain": agent-check says drain this long first */
+	uint64_t poweroff_after_ms; /* "replace.poweroff_after": 0 never */
+	char *replace_command;	    /* "replace.command", default "systemctl poweroff" */
 
 	/* Health for load balancers. "" disables a listener. */
 	char *health_listen;	    /* "health.listen", default 0.0.0.0:9180 */

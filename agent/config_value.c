@@ -472,6 +472,21 @@ int conf_parse_urls(const struct conf_key *k, const char *s, union conf_val *v, 
 	return parse_list(s, check_url, v, w);
 }
 
+static int check_abs_path(const char *s, struct conf_why *w)
+{
+	char shown[80];
+
+	if (s[0] != '/')
+		return conf_fail(w, "'%s' is not an absolute path",
+				 conf_shown(s, shown, sizeof(shown)));
+	return 0;
+}
+
+int conf_parse_paths(const struct conf_key *k, const char *s, union conf_val *v, struct conf_why *w)
+{
+	return parse_list(s, check_abs_path, v, w);
+}
+
 int conf_parse_pins(const struct conf_key *k, const char *s, union conf_val *v, struct conf_why *w)
 {
 	return parse_list(s, check_key_id, v, w);

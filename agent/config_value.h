@@ -107,6 +107,7 @@ conf_parse_fn conf_parse_path;
 conf_parse_fn conf_parse_url;
 conf_parse_fn conf_parse_urls;
 conf_parse_fn conf_parse_pins;
+conf_parse_fn conf_parse_paths;
 conf_parse_fn conf_parse_listen;
 conf_parse_fn conf_parse_hostport;
 conf_parse_fn conf_parse_text;

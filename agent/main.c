@@ -30,6 +30,8 @@ static const struct command commands[] = {
      "127.0.0.1:9180)"},
     {"status", cmd_status, "what the running agent knows",
      "status [--json] [--config FILE] [--address HOST:PORT]"},
+    {"guard", cmd_guard, "refuse a package manager on a sealed instance (run by its hooks)",
+     "guard [--state-dir DIR] [--config FILE] TOOL [COMMAND...]"},
 };
 
 void cli_error(const char *fmt, ...)
@@ -93,47 +95,6 @@ void cli_raise_nofile(void)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-}
-
-int cli_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
-{
-	_cleanup_free_ char *tmp = NULL;
-	const char *p = data;
-	int fd, r = 0;
-
-	if (asprintf(&tmp, "%s.tmp.XXXXXX", path) < 0)
-		return -ENOMEM;
-	fd = mkostemp(tmp, O_CLOEXEC);
-	if (fd < 0) {
-		r = neg_errno();
-		cli_error("%s: cannot create a temporary file: %s", path, strerror(-r));
-		return r;
-	}
-	if (fchmod(fd, mode) < 0)
-		r = neg_errno();
-	while (r == 0 && len > 0) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? neg_errno() : -EIO;
-			break;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if (r == 0 && fsync(fd) < 0)
-		r = neg_errno();
-	if (close(fd) < 0 && r == 0)
-		r = neg_errno();
-	if (r == 0 && rename(tmp, path) < 0)
-		r = neg_errno();
-	if (r < 0) {
-		unlink(tmp);
-		cli_error("%s: %s", path, strerror(-r));
-	}
-	return r;
 }
 
 int main(int argc, char **argv)

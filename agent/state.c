@@ -39,10 +39,12 @@ struct state {
 
 	enum agent_state state;
 	char reason[512];
-	int64_t since;	/* realtime of the last change */
-	double started; /* monotonic start of the agent */
-	bool verified;	/* the last verification found nothing */
-	bool boot_done; /* the first verdict was announced */
+	int64_t since;	     /* realtime of the last change */
+	double started;	     /* monotonic start of the agent */
+	char watch_mode[16]; /* "fanotify", "inotify", "none", "off"; "" before */
+	bool verified;	     /* the last verification found nothing */
+	double drain_until;  /* monotonic: agent-check says "drain" until then */
+	bool boot_done;	     /* the first verdict was announced */
 	uint64_t seq;
 
 	char *image;
@@ -455,6 +457,22 @@ static int keep_violations(struct state *st, const struct stele_report *rep)
 	return 0;
 }
 
+/*
+ * Drifted, then replacing at once: both events go out, in that order. The
+ * drift reason travels on in the replacing state's reason. Called locked.
+ */
+static void request_replacement(struct state *st, const char *drift_reason)
+{
+	char reason[512];
+
+	if (st->state == AGENT_REPLACING || st->state == AGENT_UNTRUSTED)
+		return;
+	transition(st, AGENT_DRIFTED, drift_reason);
+	snprintf(reason, sizeof(reason), "replacement requested: %s", drift_reason);
+	st->drain_until = monotonic_now() + (double)st->cfg->replace_drain_ms / 1000;
+	transition(st, AGENT_REPLACING, reason);
+}
+
 void state_verify_done(struct state *st, const struct stele_report *rep, double seconds)
 {
 	char reason[512];
@@ -464,18 +482,71 @@ void state_verify_done(struct state *st, const struct stele_report *rep, double 
 	st->verifications++;
 	st->files_hashed += rep->files;
 	st->bytes_hashed += rep->bytes;
-	if (rep->n_diffs && !sticky(st->state)) {
+	if (rep->n_diffs && st->state != AGENT_UNTRUSTED) {
 		keep_violations(st, rep);
 		snprintf(reason, sizeof(reason),
 			 "%zu path%s differ%s from the manifest, first %s (%s)", rep->n_diffs,
 			 rep->n_diffs == 1 ? "" : "s", rep->n_diffs == 1 ? "s" : "",
 			 st->n_violations ? st->violations[0].path : "?",
 			 st->n_violations ? st->violations[0].kinds : "?");
-		transition(st, AGENT_DRIFTED, reason);
+		request_replacement(st, reason);
 	} else if (!rep->n_diffs) {
 		st->verified = true;
 		decide(st);
 	}
+	pthread_mutex_unlock(&st->lock);
+	announce(st);
+}
+
+/* Adds one violation unless its path is known; false when it was. Called locked. */
+static bool add_violation(struct state *st, const char *path, const char *kinds)
+{
+	struct violation *v;
+
+	for (size_t i = 0; i < st->n_violations; i++)
+		if (streq(st->violations[i].path, path))
+			return false;
+	st->n_differences++;
+	if (st->n_violations >= STATE_MAX_VIOLATIONS)
+		return true;
+	v = realloc(st->violations, (st->n_violations + 1) * sizeof(*v));
+	if (!v)
+		return true;
+	st->violations = v;
+	v[st->n_violations].path = strdup(path);
+	v[st->n_violations].kinds = strdup(kinds);
+	if (!v[st->n_violations].path || !v[st->n_violations].kinds) {
+		free(v[st->n_violations].path);
+		free(v[st->n_violations].kinds);
+		return true;
+	}
+	st->n_violations++;
+	return true;
+}
+
+void state_violation(struct state *st, const char *path, const char *kinds, const char *what)
+{
+	char reason[512];
+
+	pthread_mutex_lock(&st->lock);
+	if (add_violation(st, path, kinds)) {
+		snprintf(reason, sizeof(reason), "%s: %s%s%s", path, kinds, what ? ", " : "",
+			 what ? what : "");
+		request_replacement(st, reason);
+	}
+	pthread_mutex_unlock(&st->lock);
+	announce(st);
+}
+
+void state_restore_replacing(struct state *st, const char *earlier)
+{
+	char reason[512];
+
+	pthread_mutex_lock(&st->lock);
+	snprintf(reason, sizeof(reason), "replacement was requested before the agent restarted: %s",
+		 earlier);
+	st->drain_until = 0;
+	transition(st, AGENT_REPLACING, reason);
 	pthread_mutex_unlock(&st->lock);
 	announce(st);
 }
@@ -505,6 +576,13 @@ void state_check_changed(void *ctx, size_t index, bool passing, const char *deta
 	announce(st);
 }
 
+void state_set_watch_mode(struct state *st, const char *mode)
+{
+	pthread_mutex_lock(&st->lock);
+	snprintf(st->watch_mode, sizeof(st->watch_mode), "%s", mode);
+	pthread_mutex_unlock(&st->lock);
+}
+
 enum agent_state state_get(struct state *st)
 {
 	enum agent_state s;
@@ -531,7 +609,11 @@ void state_agent_check_line(void *ctx, char *buf, size_t len)
 	struct state *st = ctx;
 
 	pthread_mutex_lock(&st->lock);
-	snprintf(buf, len, "%s", st->check_line);
+	/* Drain first: HAProxy stops sending new sessions, lets the open ones end. */
+	if (st->state == AGENT_REPLACING && monotonic_now() < st->drain_until)
+		snprintf(buf, len, "drain\n");
+	else
+		snprintf(buf, len, "%s", st->check_line);
 	pthread_mutex_unlock(&st->lock);
 }
 
@@ -683,7 +765,9 @@ static int status_fill(json_object *o, const struct state *st)
 	    json_object_object_add(o, "image", img) < 0 || put(o, "checks", checks_json(st)) < 0 ||
 	    put(o, "violations", violations_json(st)) < 0 ||
 	    put(o, "violations_total", json_object_new_uint64(st->n_differences)) < 0 ||
-	    put(o, "verify", verify_json(st)) < 0 || put(o, "reporters", reporters_json(st)) < 0 ||
+	    put(o, "verify", verify_json(st)) < 0 ||
+	    put_str(o, "watch_mode", st->watch_mode[0] ? st->watch_mode : NULL) < 0 ||
+	    put(o, "reporters", reporters_json(st)) < 0 ||
 	    put(o, "uptime_seconds",
 		json_object_new_uint64((uint64_t)(monotonic_now() - st->started))) < 0)
 		return -ENOMEM;
@@ -755,6 +839,12 @@ static int metrics_state(struct stele_buf *b, const struct state *st)
 	}
 	r = r ?: metric(b, "stele_uptime_seconds", "gauge", "seconds since the agent started");
 	r = r ?: stele_buf_printf(b, "stele_uptime_seconds %.0f\n", monotonic_now() - st->started);
+	if (st->watch_mode[0]) {
+		r = r
+			?: metric(b, "stele_watch_mode", "gauge",
+				  "how changes are noticed as they happen (1 for the mode in use)");
+		r = r ?: stele_buf_printf(b, "stele_watch_mode{mode=\"%s\"} 1\n", st->watch_mode);
+	}
 	r = r ?: metric(b, "stele_violations", "gauge", "paths that differ from the manifest");
 	r = r ?: stele_buf_printf(b, "stele_violations %zu\n", st->n_differences);
 	return r;

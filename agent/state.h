@@ -39,12 +39,25 @@ void state_set_image(struct state *st, const char *name, uint64_t version, const
 
 /* A verification begins; the state becomes verifying unless it is sticky. */
 void state_verify_started(struct state *st);
-/* A verification ended with rep: drifted if anything differs, else waiting or ready. */
+/* A verification ended with rep: drifted then replacing if anything differs, else waiting or ready.
+ */
 void state_verify_done(struct state *st, const struct stele_report *rep, double seconds);
+/*
+ * One violation found after boot (the watcher, the mount watch, a guard):
+ * path ("/usr/bin/ls") and kinds ("modified") as /status shows them, what
+ * says more (or NULL). The state becomes drifted, then replacing, unless
+ * it is untrusted; a path already known is not counted again.
+ */
+void state_violation(struct state *st, const char *path, const char *kinds, const char *what);
+/* At start: this instance was already being replaced (the marker under state_dir). */
+void state_restore_replacing(struct state *st, const char *earlier);
 /* The manifest cannot be trusted (or not read): untrusted, with reason. */
 void state_untrusted(struct state *st, const char *reason);
 /* An application check flipped (the checks module's callback). */
 void state_check_changed(void *st, size_t index, bool passing, const char *detail);
+
+/* How changes are watched ("fanotify", "inotify", "none", "off"), for /status and /metrics. */
+void state_set_watch_mode(struct state *st, const char *mode);
 
 /* The agent's state right now. */
 enum agent_state state_get(struct state *st);

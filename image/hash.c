@@ -8,6 +8,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -28,6 +30,25 @@
 #define WAKE_FILES    8
 #define WAKE_DELAY_NS 2000000L
 
+/* The rate limit lets at most this fraction of a second's bytes through at once. */
+#define BURST_DIVISOR 10
+#define BURST_MIN     4096.0
+#define NS_PER_SEC    1000000000.0
+
+/* ioprio_set(2) has no glibc wrapper or header. */
+#define IOPRIO_WHO_PROCESS 1
+#define IOPRIO_CLASS_IDLE  3
+#define IOPRIO_CLASS_SHIFT 13
+
+/* A token bucket of bytes, shared by the workers; tokens go negative as debt. */
+struct bucket {
+	pthread_mutex_t lock;
+	double rate; /* bytes per second; 0: no limit */
+	double burst;
+	double tokens;
+	uint64_t last_ns;
+};
+
 struct job {
 	int fd;
 	uint64_t size;
@@ -46,18 +67,88 @@ struct stele_hashpool {
 	stele_hash_done_fn cb;
 	unsigned n_threads;
 	pthread_t *threads;
+	struct bucket bucket;
+	bool background;
 };
 
-static int sha256_stream(EVP_MD_CTX *ctx, int fd, uint8_t *buf, size_t bufsize, uint8_t digest[32],
-			 uint64_t *bytes)
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static void sleep_ns(uint64_t ns)
+{
+	struct timespec t = {.tv_sec = (time_t)(ns / 1000000000u),
+			     .tv_nsec = (long)(ns % 1000000000u)};
+
+	while (nanosleep(&t, &t) < 0 && errno == EINTR)
+		;
+}
+
+/*
+ * Takes up to want bytes from the bucket (never more than a burst), sleeping
+ * off any debt, and returns how many the caller may read.
+ */
+static size_t bucket_take(struct bucket *b, size_t want)
+{
+	double wait = 0;
+	uint64_t now;
+
+	if (!b || b->rate == 0)
+		return want;
+	pthread_mutex_lock(&b->lock);
+	now = now_ns();
+	b->tokens += (double)(now - b->last_ns) * b->rate / NS_PER_SEC;
+	if (b->tokens > b->burst)
+		b->tokens = b->burst;
+	b->last_ns = now;
+	if ((double)want > b->burst)
+		want = (size_t)b->burst;
+	b->tokens -= (double)want;
+	if (b->tokens < 0)
+		wait = -b->tokens * NS_PER_SEC / b->rate;
+	pthread_mutex_unlock(&b->lock);
+	if (wait > 0)
+		sleep_ns((uint64_t)wait);
+	return want;
+}
+
+/* Gives back what a short read did not use. */
+static void bucket_refund(struct bucket *b, size_t unused)
+{
+	if (!b || b->rate == 0 || unused == 0)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->tokens += (double)unused;
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* Best effort: a worker that cannot lower its priority still hashes within the rate. */
+static void lower_priority(void)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	(void)setpriority(PRIO_PROCESS, (id_t)tid, 19);
+	(void)syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid,
+		      IOPRIO_CLASS_IDLE << IOPRIO_CLASS_SHIFT);
+}
+
+/* Hashes fd to its end; b (NULL: none) limits the rate of reading. */
+static int sha256_stream(EVP_MD_CTX *ctx, int fd, uint8_t *buf, size_t bufsize, struct bucket *b,
+			 uint8_t digest[32], uint64_t *bytes)
 {
 	uint64_t total = 0;
 
 	if (!EVP_DigestInit_ex2(ctx, EVP_sha256(), NULL))
 		return -ENOMEM;
 	for (;;) {
-		ssize_t n = read(fd, buf, bufsize);
+		size_t want = bucket_take(b, bufsize);
+		ssize_t n = read(fd, buf, want);
 
+		bucket_refund(b, n < 0 ? want : want - (size_t)n);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -82,7 +173,7 @@ int stele_sha256_fd(int fd, uint8_t *buf, size_t bufsize, uint8_t digest[32], ui
 
 	if (!ctx)
 		return -ENOMEM;
-	r = sha256_stream(ctx, fd, buf, bufsize, digest, bytes);
+	r = sha256_stream(ctx, fd, buf, bufsize, NULL, digest, bytes);
 	EVP_MD_CTX_free(ctx);
 	return r;
 }
@@ -95,7 +186,7 @@ static void run_job(struct stele_hashpool *p, EVP_MD_CTX *ctx, uint8_t *buf, str
 
 	if (j->size >= STREAM_HINT)
 		posix_fadvise(j->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	r = sha256_stream(ctx, j->fd, buf, READ_BUF, digest, &bytes);
+	r = sha256_stream(ctx, j->fd, buf, READ_BUF, &p->bucket, digest, &bytes);
 	close(j->fd);
 	p->cb(j->ctx, digest, bytes, r);
 	__atomic_add_fetch(&p->bytes, bytes, __ATOMIC_RELAXED);
@@ -144,6 +235,7 @@ static void *worker(void *arg)
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	uint8_t *buf = malloc(READ_BUF);
 	struct job batch[BATCH_FILES];
+	bool lowered = false;
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
@@ -155,6 +247,10 @@ static void *worker(void *arg)
 			break;
 		n = take_batch(p, batch);
 		pthread_cond_broadcast(&p->space);
+		if (p->background && !lowered) {
+			lower_priority();
+			lowered = true;
+		}
 		pthread_mutex_unlock(&p->lock);
 		for (unsigned i = 0; i < n; i++) {
 			if (ctx && buf) {
@@ -192,6 +288,7 @@ int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn 
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&p->lock, NULL);
+	pthread_mutex_init(&p->bucket.lock, NULL);
 	pthread_condattr_init(&attr);
 	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&p->work, &attr);
@@ -205,6 +302,27 @@ int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn 
 		}
 	*out = p;
 	return 0;
+}
+
+void stele_hashpool_set_rate(struct stele_hashpool *p, uint64_t bytes_per_sec)
+{
+	struct bucket *b = &p->bucket;
+
+	pthread_mutex_lock(&b->lock);
+	b->rate = (double)bytes_per_sec;
+	b->burst = b->rate / BURST_DIVISOR;
+	if (b->burst < BURST_MIN)
+		b->burst = BURST_MIN;
+	b->tokens = b->burst;
+	b->last_ns = now_ns();
+	pthread_mutex_unlock(&b->lock);
+}
+
+void stele_hashpool_set_background(struct stele_hashpool *p)
+{
+	pthread_mutex_lock(&p->lock);
+	p->background = true;
+	pthread_mutex_unlock(&p->lock);
 }
 
 int stele_hashpool_submit(struct stele_hashpool *p, int fd, uint64_t size, void *ctx)
@@ -269,6 +387,7 @@ void stele_hashpool_free(struct stele_hashpool *p)
 		for (unsigned i = 0; i < p->n_threads; i++)
 			pthread_join(p->threads[i], NULL);
 		pthread_mutex_destroy(&p->lock);
+		pthread_mutex_destroy(&p->bucket.lock);
 		pthread_cond_destroy(&p->work);
 		pthread_cond_destroy(&p->space);
 		pthread_cond_destroy(&p->idle);

@@ -26,6 +26,20 @@ int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn 
 /* Queues fd for hashing; the pool owns and closes fd, even on failure. */
 int stele_hashpool_submit(struct stele_hashpool *pool, int fd, uint64_t size, void *ctx);
 
+/*
+ * Limits reading, across all workers, to bytes_per_sec (0: no limit) with a
+ * burst of at most a tenth of a second's worth: each worker takes from a
+ * token bucket before each read and sleeps when it is empty. Call before
+ * submitting.
+ */
+void stele_hashpool_set_rate(struct stele_hashpool *pool, uint64_t bytes_per_sec);
+
+/*
+ * Makes each worker lower its own priority (nice 19, idle I/O class) before
+ * its next file, so a background verification yields to the workload.
+ */
+void stele_hashpool_set_background(struct stele_hashpool *pool);
+
 /* Waits until every submitted file is done. */
 void stele_hashpool_wait(struct stele_hashpool *pool);
 

@@ -341,23 +341,37 @@ static int verifier_finish(struct verifier *v, int r, struct stele_report **out)
 static const struct stele_walk_ops verify_ops = {
     .entry = on_entry, .mount = on_mount, .error = on_error};
 
-int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
-		      unsigned threads, struct stele_report **out)
+int stele_verify_tree_opts(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
+			   const struct stele_verify_opts *o, struct stele_report **out)
 {
+	const struct stele_verify_opts none = {0};
 	struct verifier v;
 	struct tree_ctx t = {.v = &v};
 	int r = verifier_init(&v, m);
 
 	if (r < 0)
 		return r;
-	r = stele_hashpool_new(threads, HASH_QUEUE, hash_done, &t.pool);
+	if (!o)
+		o = &none;
+	r = stele_hashpool_new(o->threads, HASH_QUEUE, hash_done, &t.pool);
 	if (r == 0) {
+		stele_hashpool_set_rate(t.pool, o->max_bytes_per_sec);
+		if (o->background)
+			stele_hashpool_set_background(t.pool);
 		r = stele_walk(rootfd, ex, &verify_ops, &t);
 		stele_hashpool_wait(t.pool);
 		v.rep->bytes = stele_hashpool_bytes(t.pool);
 		stele_hashpool_free(t.pool);
 	}
 	return verifier_finish(&v, r, out);
+}
+
+int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
+		      unsigned threads, struct stele_report **out)
+{
+	const struct stele_verify_opts o = {.threads = threads};
+
+	return stele_verify_tree_opts(m, rootfd, ex, &o, out);
 }
 
 int stele_verify_archive(struct stele_manifest *m, const char *path, const struct stele_exclude *ex,

@@ -67,6 +67,17 @@ int stele_seal_archive(const char *path, const struct stele_exclude *ex, struct 
  */
 int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
 		      unsigned threads, struct stele_report **out);
+
+/* How much of the machine a verification may take (the periodic one runs beside the workload). */
+struct stele_verify_opts {
+	unsigned threads;	    /* hashing workers (0: hash on the caller's thread) */
+	uint64_t max_bytes_per_sec; /* file content read per second, all workers; 0: no limit */
+	bool background;	    /* workers at the lowest CPU priority and the idle I/O class */
+};
+
+/* stele_verify_tree with a budget; o NULL means no limit. */
+int stele_verify_tree_opts(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
+			   const struct stele_verify_opts *o, struct stele_report **out);
 int stele_verify_archive(struct stele_manifest *m, const char *path, const struct stele_exclude *ex,
 			 struct stele_report **out);
 

@@ -13,10 +13,7 @@
 
 #include "mtree.h"
 #include "util.h"
-
-#define XATTR_LIST_MAX_BYTES  65536
-#define XATTR_VALUE_MAX_BYTES 65536
-#define MAX_XATTRS	      64
+#include "walk_internal.h"
 
 struct walker {
 	const struct stele_exclude *ex;
@@ -25,9 +22,7 @@ struct walker {
 	dev_t dev;
 	char path[STELE_PATH_MAX + 1];
 	char link[STELE_PATH_MAX + 1];
-	char names[XATTR_LIST_MAX_BYTES];
-	struct stele_xattr xattrs[MAX_XATTRS];
-	uint8_t *values; /* MAX_XATTRS slots of XATTR_VALUE_MAX_BYTES, on demand */
+	struct stele_xattr_buf xb;
 };
 
 void stele_entry_from_stat(struct stele_entry *e, const struct stat *st)
@@ -69,38 +64,44 @@ static int xattr_cmp(const void *a, const void *b)
 	return strcmp(((const struct stele_xattr *)a)->name, ((const struct stele_xattr *)b)->name);
 }
 
-/* Reads fd's extended attributes into w->xattrs. */
-static int read_xattrs(struct walker *w, int fd, struct stele_entry *e)
+int stele_read_xattrs(struct stele_xattr_buf *b, int fd, struct stele_entry *e)
 {
-	ssize_t len = flistxattr(fd, w->names, sizeof(w->names));
+	ssize_t len = flistxattr(fd, b->names, sizeof(b->names));
 	uint32_t n = 0;
 
-	e->xattrs = w->xattrs;
+	e->xattrs = b->xattrs;
 	e->n_xattrs = 0;
 	if (len < 0)
 		return errno == ENOTSUP ? 0 : neg_errno();
-	for (char *name = w->names; name < w->names + len; name += strlen(name) + 1) {
+	for (char *name = b->names; name < b->names + len; name += strlen(name) + 1) {
 		uint8_t *slot;
 		ssize_t vlen;
 
 		if (streq(name, "security.selinux"))
 			continue;
-		if (n == MAX_XATTRS)
+		if (n == STELE_XATTRS_MAX)
 			return -E2BIG;
-		if (!w->values && !(w->values = malloc((size_t)MAX_XATTRS * XATTR_VALUE_MAX_BYTES)))
+		if (!b->values &&
+		    !(b->values = malloc((size_t)STELE_XATTRS_MAX * STELE_XATTR_VALUE_MAX)))
 			return -ENOMEM;
-		slot = w->values + (size_t)n * XATTR_VALUE_MAX_BYTES;
-		vlen = fgetxattr(fd, name, slot, XATTR_VALUE_MAX_BYTES);
+		slot = b->values + (size_t)n * STELE_XATTR_VALUE_MAX;
+		vlen = fgetxattr(fd, name, slot, STELE_XATTR_VALUE_MAX);
 		if (vlen < 0)
 			return neg_errno();
-		w->xattrs[n].name = name;
-		w->xattrs[n].value = slot;
-		w->xattrs[n].len = (size_t)vlen;
+		b->xattrs[n].name = name;
+		b->xattrs[n].value = slot;
+		b->xattrs[n].len = (size_t)vlen;
 		n++;
 	}
-	qsort(w->xattrs, n, sizeof(*w->xattrs), xattr_cmp);
+	qsort(b->xattrs, n, sizeof(*b->xattrs), xattr_cmp);
 	e->n_xattrs = n;
 	return 0;
+}
+
+void stele_xattr_buf_release(struct stele_xattr_buf *b)
+{
+	free(b->values);
+	b->values = NULL;
 }
 
 static int report(struct walker *w, int err)
@@ -110,8 +111,7 @@ static int report(struct walker *w, int err)
 
 static int walk_dir(struct walker *w, int dfd, size_t plen, unsigned depth);
 
-/* Opens name for reading and checks it is still the inode fstatat saw. */
-static int open_same(int dfd, const char *name, const struct stat *st, int flags)
+int stele_open_same(int dfd, const char *name, const struct stat *st, int flags)
 {
 	struct stat st2;
 	int fd = openat(dfd, name, flags | O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
@@ -148,10 +148,11 @@ static int visit(struct walker *w, int dfd, const char *name, size_t plen, unsig
 		e.link = w->link;
 	}
 	if (e.type == STELE_T_FILE || e.type == STELE_T_DIR) {
-		fd = open_same(dfd, name, &st, e.type == STELE_T_DIR ? O_DIRECTORY : O_NONBLOCK);
+		fd = stele_open_same(dfd, name, &st,
+				     e.type == STELE_T_DIR ? O_DIRECTORY : O_NONBLOCK);
 		if (fd < 0)
 			return report(w, fd);
-		r = read_xattrs(w, fd, &e);
+		r = stele_read_xattrs(&w->xb, fd, &e);
 		if (r < 0) {
 			close(fd);
 			return report(w, r);
@@ -235,7 +236,7 @@ int stele_walk(int rootfd, const struct stele_exclude *ex, const struct stele_wa
 	}
 	w->dev = st.st_dev;
 	stele_entry_from_stat(&e, &st);
-	r = read_xattrs(w, fd, &e);
+	r = stele_read_xattrs(&w->xb, fd, &e);
 	if (r < 0) {
 		r = report(w, r);
 		goto out;
@@ -246,7 +247,7 @@ int stele_walk(int rootfd, const struct stele_exclude *ex, const struct stele_wa
 out:
 	if (fd >= 0)
 		close(fd);
-	free(w->values);
+	stele_xattr_buf_release(&w->xb);
 	free(w);
 	return r;
 }

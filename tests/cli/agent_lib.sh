@@ -41,14 +41,15 @@ start_bg() {
 	_bg_pids+=("$BG_PID")
 }
 
-# stop_pid PID [SIGNAL]: signals PID and waits (at most 10 s) for it to end;
-# its exit status in STOP_RC.
+# stop_pid PID [SIGNAL]: signals PID and waits (at most 10 s, then SIGKILL)
+# for it to end; its exit status in STOP_RC.
 stop_pid() {
 	kill "-${2:-TERM}" "$1" 2>/dev/null
 	for _ in $(seq 100); do
 		kill -0 "$1" 2>/dev/null || break
 		sleep 0.1
 	done
+	kill -KILL "$1" 2>/dev/null
 	wait "$1" 2>/dev/null
 	STOP_RC=$?
 }
@@ -114,14 +115,15 @@ keyid_of() {
 }
 
 # start_agent NAME ARGS...: runs "stele agent" with no config files of the
-# machine's own (ports and files from ARGS); pid in AGENT_PID.
+# machine's own and its state under $T/state.NAME (ports and files from
+# ARGS); pid in AGENT_PID.
 start_agent() {
 	local name=$1
 
 	shift
 	: >"$T/empty.conf"
 	start_bg "$name" "$STELE" agent --config "$T/empty.conf" --cloud-config "$T/none" \
-		--cmdline "" "$@"
+		--cmdline "" --state_dir "$T/state.$name" "$@"
 	AGENT_PID=$BG_PID
 }
 

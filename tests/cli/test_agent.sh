@@ -97,14 +97,14 @@ printf 'instance_id = from-image\nthreshold = 1\n' >"$T/image.conf"
 printf 'instance_id = from-cloud\n' >"$T/cloud.conf"
 printf 'BOOT_IMAGE=/vmlinuz ro quiet stele.instance_id=from-kernel stele.trust.pin=%s\n' \
 	"$(keyid_of "$T/img/key.pub")" >"$T/cmdline"
-start_bg agent10 "$STELE" agent --config "$T/image.conf" --cloud-config "$T/cloud.conf" \
+start_bg agent10 "$STELE" agent --state_dir "$T/state.agent10" --config "$T/image.conf" --cloud-config "$T/cloud.conf" \
 	--cmdline "$T/cmdline" "${common[@]}"
 AGENT_PID=$BG_PID
 wait_until 10 state_is "$HP" ready || fail "not ready"
 curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
 json_check 'j["instance_id"] == "from-kernel" and j["image"]["trust"] == "pinned"'
 stop_pid "$AGENT_PID"
-start_bg agent11 "$STELE" agent --config "$T/image.conf" --cloud-config "$T/cloud.conf" \
+start_bg agent11 "$STELE" agent --state_dir "$T/state.agent11" --config "$T/image.conf" --cloud-config "$T/cloud.conf" \
 	--cmdline "$T/cmdline" "${common[@]}" --instance_id from-args
 AGENT_PID=$BG_PID
 wait_until 10 state_is "$HP" ready || fail "not ready"
@@ -119,7 +119,7 @@ mkdir -p "$T/cloudimg/root/etc/stele"
 "$STELE" seal --key "$T/img/key" --name demo --version 7 --profile cloud \
 	--out "$T/cloudimg/manifest" "$T/cloudimg/root" 2>"$T/seal.err" || fail "seal: $(cat "$T/seal.err")"
 printf 'trust.pin = %s\n' "$(keyid_of "$T/img/key.pub")" >"$T/cloudimg/root/etc/stele/cloud.conf"
-start_bg agent12 "$STELE" agent --config "$T/empty.conf" \
+start_bg agent12 "$STELE" agent --state_dir "$T/state.agent12" --config "$T/empty.conf" \
 	--cloud-config "$T/cloudimg/root/etc/stele/cloud.conf" --cmdline "" "${common[@]}" \
 	--manifest "$T/cloudimg/manifest" --root "$T/cloudimg/root"
 AGENT_PID=$BG_PID
@@ -131,7 +131,7 @@ stop_pid "$AGENT_PID"
 case_begin "a cloud-init file that ships inside the image cannot pin: untrusted"
 "$STELE" seal --key "$T/img/key" --name demo --version 7 --profile cloud \
 	--out "$T/cloudimg/manifest2" "$T/cloudimg/root" 2>"$T/seal.err" || fail "seal: $(cat "$T/seal.err")"
-start_bg agent13 "$STELE" agent --config "$T/empty.conf" \
+start_bg agent13 "$STELE" agent --state_dir "$T/state.agent13" --config "$T/empty.conf" \
 	--cloud-config "$T/cloudimg/root/etc/stele/cloud.conf" --cmdline "" "${common[@]}" \
 	--manifest "$T/cloudimg/manifest2" --root "$T/cloudimg/root"
 AGENT_PID=$BG_PID
@@ -152,7 +152,7 @@ case_begin "a changed tree at boot: drifted, with the path and kind in /status"
 cp -a "$T/img/root" "$T/drift"
 echo "patched" >>"$T/drift/usr/bin/app"
 start_agent agent5 "${common[@]}" --root "$T/drift"
-wait_until 10 state_is "$HP" drifted || fail "not drifted"
+wait_until 10 state_is "$HP" replacing || fail "not drifted"
 curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
 json_check '{"path": "/usr/bin/app", "kinds": "modified"} in j["violations"]'
 expect_eq "/readyz" 503 "$(http_code "http://127.0.0.1:$HP/readyz")"
@@ -161,10 +161,10 @@ stop_pid "$AGENT_PID"
 
 case_begin "verify.interval: a later verification finds a change made after boot"
 cp -a "$T/img/root" "$T/later"
-start_agent agent9 "${common[@]}" --root "$T/later" --verify.interval 200ms
+start_agent agent9 "${common[@]}" --root "$T/later" --verify.interval 200ms --watch.enabled no
 wait_until 10 state_is "$HP" ready || fail "not ready"
 chmod u+s "$T/later/usr/bin/app"
-wait_until 10 state_is "$HP" drifted || fail "the change was not found"
+wait_until 10 state_is "$HP" replacing || fail "the change was not found"
 curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
 json_check '{"path": "/usr/bin/app", "kinds": "mode"} in j["violations"]'
 json_check 'j["verify"]["runs"] >= 2'

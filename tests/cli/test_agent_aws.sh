@@ -155,7 +155,7 @@ echo "patched" >>"$T/drift/usr/bin/app"
 case_begin "drifted at boot, lifecycle action open: ABANDON, no health call"
 start_standin drift-open
 start_aws_agent agent-drift-open --aws.lifecycle_hook "$HOOK" --root "$T/drift"
-wait_until 10 state_is "$HP" drifted || fail "not drifted: $(agent_state "$HP")"
+wait_until 10 state_is "$HP" replacing || fail "not drifted: $(agent_state "$HP")"
 wait_until 10 has_call "$LOG" "$COMPLETE and $OK" || fail "no accepted CompleteLifecycleAction"
 settle
 expect_completion "$LOG" ABANDON
@@ -175,7 +175,7 @@ expect_unhealthy() {
 case_begin "drifted at boot without a lifecycle hook: SetInstanceHealth Unhealthy"
 start_standin drift-nohook
 start_aws_agent agent-drift-nohook --root "$T/drift"
-wait_until 10 state_is "$HP" drifted || fail "not drifted: $(agent_state "$HP")"
+wait_until 10 state_is "$HP" replacing || fail "not drifted: $(agent_state "$HP")"
 wait_until 10 has_call "$LOG" "$HEALTH and $OK" || fail "no accepted SetInstanceHealth"
 settle
 expect_unhealthy "$LOG"
@@ -185,7 +185,7 @@ stop_agent
 case_begin "drifted at boot, the action already closed by someone else: ABANDON refused, then Unhealthy"
 start_standin drift-closed --no-active-action
 start_aws_agent agent-drift-closed --aws.lifecycle_hook "$HOOK" --root "$T/drift"
-wait_until 10 state_is "$HP" drifted || fail "not drifted: $(agent_state "$HP")"
+wait_until 10 state_is "$HP" replacing || fail "not drifted: $(agent_state "$HP")"
 wait_until 10 has_call "$LOG" "$HEALTH and $OK" || fail "no accepted SetInstanceHealth"
 settle
 expect_unhealthy "$LOG"
@@ -203,7 +203,7 @@ start_aws_agent agent-drift-later --aws.lifecycle_hook "$HOOK" --root "$T/later"
 wait_until 10 state_is "$HP" ready || fail "not ready: $(agent_state "$HP")"
 wait_until 10 has_call "$LOG" "$COMPLETE and $OK" || fail "no accepted CompleteLifecycleAction"
 chmod u+s "$T/later/usr/bin/app"
-wait_until 10 state_is "$HP" drifted || fail "the change was not found"
+wait_until 10 state_is "$HP" replacing || fail "the change was not found"
 wait_until 10 has_call "$LOG" "$HEALTH and $OK" || fail "no accepted SetInstanceHealth"
 settle
 expect_completion "$LOG" CONTINUE

@@ -182,8 +182,8 @@ cp -a "$T/img/root" "$T/drift"
 echo "patched" >>"$T/drift/usr/bin/app"
 touch "$FLAG"
 start_agent agent4 "${common[@]}" --instance_id test-drift --root "$T/drift"
-wait_until 10 state_is "$HP" drifted || fail "not drifted: $(agent_state "$HP")"
-wait_until 10 record_state_is "${PREFIX}test-drift" drifted ||
+wait_until 10 state_is "$HP" replacing || fail "not drifted: $(agent_state "$HP")"
+wait_until 10 record_state_is "${PREFIX}test-drift" replacing ||
 	fail "no drifted record: $(cat "$OUT"); $(tail -3 "$T/agent4.err")"
 json_check 'j["lease"] != 0 and j["event"]["instance_id"] == "test-drift"'
 json_check '{"path": "/usr/bin/app", "kinds": "modified"} in j["event"]["violations"]'

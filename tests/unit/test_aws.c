@@ -372,10 +372,10 @@ static void test_drift_sets_unhealthy(void **state)
 	assert_int_equal(deliver(f, AGENT_DRIFTED, AGENT_READY, false), 0);
 	assert_int_equal(deliver(f, AGENT_REPLACING, AGENT_DRIFTED, false), 0);
 	log = load_log(f);
-	assert_int_equal(count(log, "autoscaling", NULL), 3);
+	/* Drifted then replacing: the group hears it once. */
+	assert_int_equal(count(log, "autoscaling", NULL), 2);
 	assert_lifecycle(nth(log, "autoscaling", 0), "CONTINUE", 200);
 	assert_unhealthy(nth(log, "autoscaling", 1));
-	assert_unhealthy(nth(log, "autoscaling", 2));
 	assert_all_signed(log);
 	json_object_put(log);
 }

@@ -999,11 +999,13 @@ static void test_shipped_file(void **state)
 	    "timeout",	 "backoff_initial", "backoff_max", "queue_max",	     "url",
 	    "token",	 "token_file",	    "ca",	   "cert",	     "key",
 	    "endpoints", "prefix",	    "ttl",	   "enabled",	     "imds",
-	    "endpoint",	 "region",	    "group",	   "lifecycle_hook",
+	    "endpoint",	 "region",	    "group",	   "lifecycle_hook", "interval",
+	    "rate",	 "fanotify",	    "readonly",	   "drain",	     "poweroff_after",
+	    "command",
 	};
-	static const char *const sections[] = {"[verify]\n", "[health]\n",  "[agent_check]\n",
-					       "[report]\n", "[webhook]\n", "[etcd]\n",
-					       "[aws]\n",    "trust.pin"};
+	static const char *const sections[] = {
+	    "[verify]\n", "[health]\n", "[agent_check]\n", "[report]\n",  "[webhook]\n", "[etcd]\n",
+	    "[aws]\n",	  "[watch]\n",	"[protect]\n",	   "[replace]\n", "trust.pin"};
 	struct fixture *f = *state;
 	char *text = tu_read(STELE_SOURCE_DIR "/init/agent.conf", NULL), *live;
 	struct agent_config defaults;

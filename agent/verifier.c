@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The agent's verification duties: at start, as changes happen, and periodically. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "guard.h"
+#include "hash.h"
+#include "load.h"
+#include "mounts.h"
+#include "report.h"
+#include "util.h"
+#include "verifier.h"
+#include "verify.h"
+#include "watch.h"
+
+#define IOPRIO_WHO_PROCESS	  1
+#define IOPRIO_BEST_EFFORT_LOWEST ((2 << 13) | 7)
+#define IOPRIO_IDLE		  (3 << 13)
+
+struct verifier {
+	bool running; /* the thread was started */
+	const struct agent_config *cfg;
+	const struct agent_conf_info *info;
+	struct state *st;
+	pthread_t thread;
+	int stop_fd; /* the agent stops */
+	int now_fd;  /* events were lost: verify everything now */
+
+	/* The manifest trusted at start: what the watchers compare with. */
+	struct stele_loaded first;
+	struct stele_exclude *ex;
+	int rootfd;
+	struct watch *watch;
+	struct mounts *mounts;
+	struct guard_listener *guard;
+};
+
+static double monotonic_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Priorities for this thread and the hash workers it starts (they inherit them). */
+static void set_priority(int nice_value, int ioprio)
+{
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+
+	if (setpriority(PRIO_PROCESS, (id_t)tid, nice_value) < 0)
+		agent_log(LOG_WARNING, "verification priority: %s", strerror(errno));
+	syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, tid, ioprio);
+}
+
+/*
+ * Whether the image carries cloud-init's file itself (listed in its
+ * manifest, even as excluded): then pins read from it came from inside.
+ */
+static bool cloud_file_in_image(const struct verifier *v, struct stele_manifest *m)
+{
+	const char *root = v->cfg->root, *file = v->info->cloud_file;
+	size_t n = strlen(root);
+	char rel[4200];
+
+	while (n > 1 && root[n - 1] == '/')
+		n--;
+	if (n == 1 && root[0] == '/')
+		n = 0;
+	else if (strncmp(file, root, n) != 0 || file[n] != '/')
+		return false;
+	snprintf(rel, sizeof(rel), ".%s", file + n);
+	return stele_manifest_find(m, rel) != NULL;
+}
+
+/* Whether a pinned key id is among the valid signers. */
+static bool pinned_signer(const struct agent_config *c, const struct stele_trust_result *tr)
+{
+	for (size_t i = 0; i < c->n_pins; i++)
+		for (size_t j = 0; j < tr->n_signers; j++)
+			if (streq(c->pins[i], tr->signers[j]))
+				return true;
+	return false;
+}
+
+static int refuse(struct verifier *v, struct stele_loaded *l, const char *reason)
+{
+	state_untrusted(v->st, reason);
+	stele_loaded_clear(l);
+	return -EKEYREJECTED;
+}
+
+static int load_trusted(struct verifier *v, struct stele_loaded *l)
+{
+	const struct agent_config *c = v->cfg;
+	struct stele_trust *trust = NULL;
+	char reason[512];
+	int r;
+
+	r = stele_trust_load(c->trust, &trust);
+	if (r == 0)
+		r = stele_load(c->manifest, trust, c->threshold, time(NULL), l);
+	stele_trust_free(trust);
+	if (r < 0) {
+		agent_last_error(reason, sizeof(reason));
+		state_untrusted(v->st, reason);
+		return r;
+	}
+	if (v->info->pins_from_cloud_file && cloud_file_in_image(v, l->manifest)) {
+		snprintf(reason, sizeof(reason),
+			 "%.300s holds trust.pin but ships in the image: pins from inside the "
+			 "image attest nothing",
+			 v->info->cloud_file);
+		return refuse(v, l, reason);
+	}
+	if (c->n_pins && !pinned_signer(c, &l->trust)) {
+		snprintf(reason, sizeof(reason), "%s: signed, but by none of the %zu pinned keys",
+			 c->manifest, c->n_pins);
+		return refuse(v, l, reason);
+	}
+	state_set_image(v->st, stele_manifest_name(l->manifest),
+			stele_manifest_version(l->manifest), l->digest,
+			(const char(*)[65])l->trust.signers, l->trust.n_signers, c->n_pins > 0);
+	return 0;
+}
+
+static void could_not_verify(struct verifier *v)
+{
+	char why[400], reason[512];
+
+	agent_last_error(why, sizeof(why));
+	snprintf(reason, sizeof(reason), "could not verify %s: %s", v->cfg->root, why);
+	state_untrusted(v->st, reason);
+}
+
+/* Compares the root with l; the first time, keeps l for the watchers. */
+static int compare_root(struct verifier *v, struct stele_loaded *l, bool limited)
+{
+	struct stele_verify_opts o = {
+	    .threads = v->cfg->verify_threads ? v->cfg->verify_threads : stele_ncpus(),
+	    .max_bytes_per_sec = limited ? v->cfg->verify_rate_mb * 1000000 : 0,
+	    .background = limited,
+	};
+	struct stele_exclude *ex = NULL;
+	struct stele_report *rep = NULL;
+	double start = monotonic_now();
+	int r;
+
+	r = stele_manifest_exclusions(l->manifest, &ex);
+	if (r == 0)
+		r = stele_verify_tree_opts(l->manifest, v->rootfd, ex, &o, &rep);
+	stele_exclude_free(ex);
+	if (r < 0) {
+		could_not_verify(v);
+		return r;
+	}
+	state_verify_done(v->st, rep, monotonic_now() - start);
+	stele_report_free(rep);
+	return 0;
+}
+
+/* A change the watcher saw: drift only once the manifest says so (a touch is not). */
+static void on_changed(void *ctx, const char *rel)
+{
+	struct verifier *v = ctx;
+	unsigned kinds = 0;
+	char kind_names[200] = "";
+	size_t o = 0;
+	int r;
+
+	r = stele_verify_path(v->first.manifest, v->rootfd, v->ex, rel, &kinds);
+	if (r < 0)
+		kinds = STELE_D_UNREADABLE;
+	if (!kinds)
+		return;
+	for (unsigned bit = 1; bit <= STELE_D_UNREADABLE; bit <<= 1)
+		if (kinds & bit) {
+			int n = snprintf(kind_names + o, sizeof(kind_names) - o, "%s%s",
+					 o ? "," : "", stele_diff_kind_name(bit));
+			if (n < 0 || (size_t)n >= sizeof(kind_names) - o)
+				break;
+			o += (size_t)n;
+		}
+	_cleanup_free_ char *shown = report_display_path(rel);
+	state_violation(v->st, shown ? shown : rel, kind_names, "seen as it happened");
+}
+
+static void on_lost(void *ctx, const char *why)
+{
+	struct verifier *v = ctx;
+
+	agent_log(LOG_WARNING, "%s: verifying everything again", why);
+	eventfd_write(v->now_fd, 1);
+}
+
+static void on_mount(void *ctx, const char *rel, const char *what)
+{
+	struct verifier *v = ctx;
+	_cleanup_free_ char *shown = report_display_path(rel);
+
+	state_violation(v->st, shown ? shown : rel, "mount", what);
+}
+
+static void on_guard(void *ctx, const char *what)
+{
+	struct verifier *v = ctx;
+
+	agent_log(LOG_ERR, "package manager refused: %s", what);
+	state_violation(v->st, what, "package-manager", "refused by the guard");
+}
+
+static const struct watch_ops watch_ops = {.changed = on_changed, .lost = on_lost};
+
+/* Once the manifest is trusted: watch the tree, its mounts and the package managers. */
+static void start_watching(struct verifier *v)
+{
+	struct stele_manifest *m = v->first.manifest;
+	int r;
+
+	if (stele_manifest_exclusions(m, &v->ex) < 0)
+		return;
+	r = guard_listen(v->cfg->state_dir, stele_manifest_name(m), stele_manifest_version(m),
+			 v->first.digest, on_guard, v, &v->guard);
+	if (r < 0)
+		agent_log(LOG_WARNING, "package-manager guards cannot reach the agent");
+	if (!v->cfg->watch_enabled) {
+		state_set_watch_mode(v->st, "off");
+		return;
+	}
+	if (watch_start(v->cfg->root, m, v->ex, v->cfg->watch_fanotify, &watch_ops, v, &v->watch) ==
+	    0)
+		state_set_watch_mode(v->st, watch_mode_name(watch_get_mode(v->watch)));
+	if (mounts_start(v->cfg->root, m, v->ex, on_mount, v, &v->mounts) < 0)
+		agent_log(LOG_WARNING, "mount changes are not watched");
+}
+
+/* Waits ms, until the agent stops (true) or events were lost (false, at once). */
+static bool wait_or_stop(struct verifier *v, uint64_t ms)
+{
+	struct pollfd p[2] = {{.fd = v->stop_fd, .events = POLLIN},
+			      {.fd = v->now_fd, .events = POLLIN}};
+	double end = monotonic_now() + (double)ms / 1000;
+	double left;
+	uint64_t n;
+
+	while ((left = end - monotonic_now()) > 0) {
+		int timeout = left > 3600 ? 3600000 : (int)(left * 1000) + 1;
+		if (poll(p, ms ? 2 : 1, timeout) <= 0)
+			continue;
+		if (p[0].revents)
+			return true;
+		if (p[1].revents && eventfd_read(v->now_fd, &n) == 0)
+			return false;
+	}
+	return false;
+}
+
+/*
+ * The first verification decides the boot verdict and, with a trusted
+ * manifest, starts the watchers. Later ones (every verify.interval, or at
+ * once when events were lost) run at idle priority within verify.rate,
+ * keep the instance ready while they run, and only report what they find:
+ * drift, or a manifest no longer trusted (expired).
+ */
+static void *run(void *arg)
+{
+	struct verifier *v = arg;
+	bool periodic = v->cfg->verify_interval_ms > 0;
+	uint64_t every = periodic ? v->cfg->verify_interval_ms : 24 * 3600 * 1000ULL;
+
+	set_priority(v->cfg->verify_nice, IOPRIO_BEST_EFFORT_LOWEST);
+	state_verify_started(v->st);
+	if (load_trusted(v, &v->first) == 0 && compare_root(v, &v->first, false) == 0)
+		start_watching(v);
+	set_priority(19, IOPRIO_IDLE);
+	while (!wait_or_stop(v, every)) {
+		struct stele_loaded l = {0};
+		if (load_trusted(v, &l) == 0)
+			compare_root(v, &l, true);
+		stele_loaded_clear(&l);
+	}
+	return NULL;
+}
+
+int verifier_start(const struct agent_config *cfg, const struct agent_conf_info *info,
+		   struct state *st, struct verifier **out)
+{
+	struct verifier *v = calloc(1, sizeof(*v));
+	int r;
+
+	if (!v)
+		return -ENOMEM;
+	v->cfg = cfg;
+	v->info = info;
+	v->st = st;
+	v->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	v->now_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	v->rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (v->stop_fd < 0 || v->now_fd < 0) {
+		r = -EMFILE;
+		goto fail;
+	}
+	if (v->rootfd < 0) {
+		/* Nothing to verify is no verdict to trust; the agent still serves that. */
+		char reason[512];
+		snprintf(reason, sizeof(reason), "%s: %s", cfg->root, strerror(errno));
+		state_untrusted(st, reason);
+		*out = v;
+		return 0;
+	}
+	r = -pthread_create(&v->thread, NULL, run, v);
+	if (r < 0)
+		goto fail;
+	v->running = true;
+	*out = v;
+	return 0;
+fail:
+	if (v->rootfd >= 0)
+		close(v->rootfd);
+	if (v->stop_fd >= 0)
+		close(v->stop_fd);
+	if (v->now_fd >= 0)
+		close(v->now_fd);
+	free(v);
+	return r;
+}
+
+bool verifier_stop(struct verifier *v)
+{
+	struct timespec deadline;
+
+	if (!v)
+		return true;
+	eventfd_write(v->stop_fd, 1);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 2;
+	if (v->running && pthread_timedjoin_np(v->thread, NULL, &deadline) != 0)
+		return false;
+	watch_stop(v->watch);
+	mounts_stop(v->mounts);
+	guard_listener_stop(v->guard);
+	stele_exclude_free(v->ex);
+	stele_loaded_clear(&v->first);
+	if (v->rootfd >= 0)
+		close(v->rootfd);
+	close(v->stop_fd);
+	close(v->now_fd);
+	free(v);
+	return true;
+}
