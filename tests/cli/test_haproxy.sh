@@ -93,5 +93,14 @@ case_begin "the app recovers: UP again"
 echo ok >"$T/www/health"
 wait_until 5 server_is UP || fail "HAProxy says $(server_state)"
 
+case_begin "a patched sealed file: the agent asks for replacement and HAProxy takes the server DOWN"
+echo patched >>"$T/img/root/usr/bin/app"
+start=$(date +%s%N)
+wait_until 5 server_is DOWN || fail "HAProxy still says $(server_state)"
+echo "  DOWN $((($(date +%s%N) - start) / 1000000)) ms after the write"
+expect_eq "agent state" replacing "$(agent_state "$HP")"
+line=$(agent_line "$AP")
+case $line in "down #replacing"*) ;; *) fail "agent-check said '$line'" ;; esac
+
 expect_clean_background
 finish

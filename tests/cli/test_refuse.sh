@@ -214,6 +214,18 @@ expect_violation /usr mount
 stop_pid "$AGENT_PID"
 umount -R "$R/usr" 2>/dev/null
 
+case_begin "a package manager stopped by the guard is recorded by the running agent"
+fresh_root guard
+run_agent guard
+expect_exit 1 env DPKG_HOOK_ACTION=install "$STELE" guard --state-dir "$T/state.guard" dpkg \
+	dpkg -i /tmp/tool.deb
+expect_stderr_contains "this instance runs image demo version 7"
+wait_until 3 state_is "$HP" replacing || fail "the attempt was not recorded: $(agent_state "$HP")"
+curl -s --max-time 3 "http://127.0.0.1:$HP/status" >"$OUT"
+json_check 'any("dpkg -i /tmp/tool.deb" in v["path"] and v["kinds"] == "package-manager"
+	for v in j["violations"])'
+stop_pid "$AGENT_PID"
+
 case_begin "the webhook hears of the replacement, with the violation"
 fresh_root webhook
 RP=$(free_port)
