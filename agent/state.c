@@ -468,7 +468,7 @@ static void request_replacement(struct state *st, const char *drift_reason)
 	if (st->state == AGENT_REPLACING || st->state == AGENT_UNTRUSTED)
 		return;
 	transition(st, AGENT_DRIFTED, drift_reason);
-	snprintf(reason, sizeof(reason), "replacement requested: %s", drift_reason);
+	snprintf(reason, sizeof(reason), "replacement requested: %.480s", drift_reason);
 	st->drain_until = monotonic_now() + (double)st->cfg->replace_drain_ms / 1000;
 	transition(st, AGENT_REPLACING, reason);
 }
