@@ -61,6 +61,7 @@ static const char *const profile_cloud[] = {
     "/etc/systemd/network/10-cloud-init-*",
     "/boot/grub/grubenv",
     "/etc/stele/cloud.conf",
+    "/etc/stele/manifest.dsse", /* sealing a live root writes it into the tree */
     "/home",
     "/root/.ssh",
 };
