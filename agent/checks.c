@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "checks.h"
+#include "children.h"
 #include "http.h"
 #include "log.h"
 #include "util.h"
@@ -218,7 +219,8 @@ static int run_tcp(const struct check_config *cfg, int stopfd, char *detail, siz
  * /bin/sh -c command in a process group of its own (so a timeout can kill
  * everything it started), stdin/stdout/stderr on /dev/null, default signal
  * handling and an empty mask whatever this thread has. posix_spawn keeps
- * the fork-in-a-threaded-process rules for us.
+ * the fork-in-a-threaded-process rules for us. The pid is claimed, so that
+ * a reaper (stele run) leaves it to run_exec's waitpid.
  */
 static int spawn_shell(const char *command, pid_t *pid)
 {
@@ -253,7 +255,7 @@ static int spawn_shell(const char *command, pid_t *pid)
 	if (!r)
 		r = posix_spawnattr_setsigdefault(&attr, &all);
 	if (!r)
-		r = posix_spawn(pid, "/bin/sh", &fa, &attr, argv, environ);
+		r = -children_spawn(pid, "/bin/sh", &fa, &attr, argv, environ, false);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	return -r;
@@ -346,12 +348,14 @@ static int run_exec(const struct check_config *cfg, int stopfd, char *detail, si
 	if (r == -ETIMEDOUT || r == -ECANCELED) {
 		/* The child is unreaped, so its pid (the group's id) cannot be reused yet. */
 		kill_and_reap(pid);
+		children_release(pid);
 		if (r == -ETIMEDOUT)
 			timed_out(cfg, detail, len);
 		else
 			snprintf(detail, len, "stopped");
 		return 1;
 	}
+	children_release(pid);
 	if (r < 0) {
 		/* ECHILD: reaped elsewhere, and the group's id may be reused; kill nothing. */
 		snprintf(detail, len, "wait: %s", strerror(-r));

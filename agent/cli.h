@@ -27,6 +27,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_agent(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_guard(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 /*
  * The exit code for a library error about a manifest or its trust: 2 when

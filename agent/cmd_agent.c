@@ -28,28 +28,12 @@
 #include "mounts.h"
 #include "notify.h"
 #include "reporter.h"
+#include "runner.h"
 #include "state.h"
 #include "util.h"
 #include "verifier.h"
 
-#define AGENT_DRAIN_MS	    3000 /* time the reporters get to flush at stop */
-#define AGENT_MAX_REPORTERS 3
-
-struct agent {
-	struct agent_config cfg;
-	struct agent_conf_info conf_info;
-	char *instance_id;
-	struct state *st;
-	struct health *health;
-	struct agentcheck *ac;
-	struct checks *checks;
-	struct reporter *reporters[AGENT_MAX_REPORTERS];
-	size_t n_reporters;
-	struct verifier *verifier;
-	int wake_fd;	 /* a state changed: tell systemd */
-	int poweroff_fd; /* timer: replacement was requested a while ago */
-	bool ready_sent;
-};
+#define AGENT_DRAIN_MS 3000 /* time the reporters get to flush at stop */
 
 #define MARKER "replacing" /* under state_dir: this instance is being replaced */
 
@@ -229,10 +213,13 @@ static int start_servers(struct agent *a)
 	return 0;
 }
 
-static int start(struct agent *a)
+int agent_start(struct agent *a)
 {
 	int r;
 
+	r = agent_instance_id(&a->cfg, &a->instance_id);
+	if (r < 0)
+		return r;
 	a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	a->poweroff_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (a->wake_fd < 0 || a->poweroff_fd < 0)
@@ -297,18 +284,34 @@ static int add_fd(int ep, int fd)
 	return fd < 0 ? 0 : epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
 }
 
+/* SIGHUP alone does not stop the agent: the configuration is read at start only. */
+static bool default_signal(const struct signalfd_siginfo *si)
+{
+	if (si->ssi_signo != SIGHUP) {
+		agent_log(LOG_INFO, "signal %u: stopping", si->ssi_signo);
+		return true;
+	}
+	agent_log(LOG_INFO, "SIGHUP: the configuration is read at start only");
+	return false;
+}
+
 /* The main loop: state changes to systemd, the watchdog, and the signals that stop us. */
-static int run(struct agent *a, int sig_fd)
+int agent_loop(struct agent *a, const struct agent_hooks *h)
 {
 	_cleanup_close_ int ep = epoll_create1(EPOLL_CLOEXEC);
 	_cleanup_close_ int wd = watchdog_timer();
-	struct epoll_event ev[4];
+	struct epoll_event ev[8];
 	uint64_t v;
 
-	if (ep < 0 || add_fd(ep, sig_fd) < 0 || add_fd(ep, a->wake_fd) < 0 || add_fd(ep, wd) < 0 ||
-	    add_fd(ep, a->poweroff_fd) < 0)
+	if (ep < 0 || add_fd(ep, a->sig_fd) < 0 || add_fd(ep, a->wake_fd) < 0 ||
+	    add_fd(ep, wd) < 0 || add_fd(ep, a->poweroff_fd) < 0)
 		return neg_errno();
+	for (size_t i = 0; h && i < AGENT_HOOK_FDS; i++)
+		if (add_fd(ep, h->fds[i]) < 0)
+			return neg_errno();
 	tell_systemd(a);
+	if (h && h->on_state && h->on_state(h->ctx, state_get(a->st)))
+		return 0;
 	for (;;) {
 		int n = epoll_wait(ep, ev, (int)ARRAY_SIZE(ev), -1);
 		if (n < 0 && errno == EINTR)
@@ -317,30 +320,35 @@ static int run(struct agent *a, int sig_fd)
 			return neg_errno();
 		for (int i = 0; i < n; i++) {
 			int fd = ev[i].data.fd;
-			if (fd == sig_fd) {
+			bool end = false;
+
+			if (fd == a->sig_fd) {
 				struct signalfd_siginfo si;
-				if (read(sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
-				    si.ssi_signo != SIGHUP) {
-					agent_log(LOG_INFO, "signal %u: stopping", si.ssi_signo);
-					return 0;
-				}
-				agent_log(LOG_INFO,
-					  "SIGHUP: the configuration is read at start only");
+				if (read(fd, &si, sizeof(si)) == (ssize_t)sizeof(si))
+					end = h && h->on_signal ? h->on_signal(h->ctx, &si)
+								: default_signal(&si);
 			} else if (fd == a->wake_fd) {
-				if (eventfd_read(a->wake_fd, &v) == 0)
+				if (eventfd_read(a->wake_fd, &v) == 0) {
 					tell_systemd(a);
+					if (h && h->on_state)
+						end = h->on_state(h->ctx, state_get(a->st));
+				}
 			} else if (fd == wd) {
 				if (read(wd, &v, sizeof(v)) == (ssize_t)sizeof(v))
 					notify_send("WATCHDOG=1");
 			} else if (fd == a->poweroff_fd) {
 				if (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
 					power_off(a);
+			} else if (h && h->on_fd) {
+				end = h->on_fd(h->ctx, fd);
 			}
+			if (end)
+				return 0;
 		}
 	}
 }
 
-static void stop(struct agent *a, int code)
+void agent_stop(struct agent *a, int code)
 {
 	notify_send("STOPPING=1");
 	health_stop(STEAL(a->health));
@@ -370,13 +378,19 @@ static void stop(struct agent *a, int code)
 		close(a->wake_fd);
 	if (a->poweroff_fd >= 0)
 		close(a->poweroff_fd);
+	if (a->sig_fd >= 0)
+		close(a->sig_fd);
+	a->wake_fd = a->poweroff_fd = a->sig_fd = -1;
 }
 
-static int block_signals(void)
+static int block_signals(const sigset_t *more)
 {
 	sigset_t set;
 
-	sigemptyset(&set);
+	if (more)
+		set = *more;
+	else
+		sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
@@ -387,34 +401,51 @@ static int block_signals(void)
 	return signalfd(-1, &set, SFD_CLOEXEC);
 }
 
-int cmd_agent(int argc, char **argv)
+bool agent_init(struct agent *a, const char *name, int argc, char **argv, const sigset_t *more,
+		int *code)
 {
-	struct agent a = {.wake_fd = -1, .poweroff_fd = -1};
-	_cleanup_close_ int sig_fd = -1;
-	int r, code;
+	int r;
 
 	agent_log_init();
-	r = agent_conf_load(argc, argv, &a.cfg, &a.conf_info);
-	if (r == AGENT_CONF_CHECKED)
-		return EXIT_VERIFIED;
-	if (r == AGENT_CONF_USAGE)
-		return cli_usage("agent");
-	if (r < 0)
-		return EXIT_ERROR;
-	sig_fd = block_signals();
+	r = agent_conf_load(argc, argv, &a->cfg, &a->conf_info);
+	if (r == AGENT_CONF_CHECKED) {
+		*code = EXIT_VERIFIED;
+		return false;
+	}
+	if (r == AGENT_CONF_USAGE) {
+		*code = cli_usage(name);
+		return false;
+	}
+	if (r < 0) {
+		*code = EXIT_ERROR;
+		return false;
+	}
+	a->sig_fd = block_signals(more);
 	/* A NOTIFY_SOCKET we cannot use is reported; the agent still serves. */
 	notify_init();
-	if (sig_fd < 0 || http_global_init() < 0) {
+	if (a->sig_fd < 0 || http_global_init() < 0) {
 		agent_log(LOG_ERR, "cannot set up signals or libcurl");
-		conf_free(&a.cfg);
-		return EXIT_ERROR;
+		conf_free(&a->cfg);
+		if (a->sig_fd >= 0)
+			close(a->sig_fd);
+		a->sig_fd = -1;
+		*code = EXIT_ERROR;
+		return false;
 	}
-	r = agent_instance_id(&a.cfg, &a.instance_id);
+	return true;
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	struct agent a = AGENT_INIT;
+	int r, code;
+
+	if (!agent_init(&a, "agent", argc, argv, NULL, &code))
+		return code;
+	r = agent_start(&a);
 	if (r == 0)
-		r = start(&a);
-	if (r == 0)
-		r = run(&a, sig_fd);
+		r = agent_loop(&a, NULL);
 	code = r < 0 ? EXIT_ERROR : EXIT_VERIFIED;
-	stop(&a, code);
+	agent_stop(&a, code);
 	return code;
 }

@@ -69,6 +69,10 @@ static const struct conf_key global_keys[] = {
 	DAY_MS, "0"),
     STR("replace.command", conf_parse_text, replace_command, 1024, "systemctl poweroff"),
 
+    DUR("run.verify_timeout", run_verify_timeout_ms, "10m"),
+    NUM("run.stop_on_drift", conf_parse_bool, ST_BOOL, bool, run_stop_on_drift, 0, 0, "yes"),
+    DUR("run.stop_grace", run_stop_grace_ms, "10s"),
+
     STR("health.listen", conf_parse_listen, health_listen, 0, "0.0.0.0:9180"),
     NUM("health.max_connections", conf_parse_uint, ST_UNSIGNED, unsigned, health_max_conns, 1,
 	65536, "512"),

@@ -79,6 +79,11 @@ struct agent_config {
 	uint64_t poweroff_after_ms; /* "replace.poweroff_after": 0 never */
 	char *replace_command;	    /* "replace.command", default "systemctl poweroff" */
 
+	/* stele run: the container entrypoint. */
+	uint64_t run_verify_timeout_ms; /* "run.verify_timeout": for the first verdict, 10 min */
+	bool run_stop_on_drift;		/* "run.stop_on_drift": stop CMD on drift, default yes */
+	uint64_t run_stop_grace_ms;	/* "run.stop_grace": SIGTERM to SIGKILL, default 10 s */
+
 	/* Health for load balancers. "" disables a listener. */
 	char *health_listen;	    /* "health.listen", default 0.0.0.0:9180 */
 	unsigned health_max_conns;  /* "health.max_connections", default 512 */

@@ -28,6 +28,8 @@ static const struct command commands[] = {
      "agent [--config FILE] [--cloud-config FILE] [--cmdline FILE] [--check-config]\n"
      "             [--KEY VALUE ...]   (any key of agent.conf, e.g. --health.listen "
      "127.0.0.1:9180)"},
+    {"run", cmd_run, "container entrypoint: verify, then run CMD while the agent watches",
+     "run [agent options] -- CMD [ARGS...]"},
     {"status", cmd_status, "what the running agent knows",
      "status [--json] [--config FILE] [--address HOST:PORT]"},
     {"guard", cmd_guard, "refuse a package manager on a sealed instance (run by its hooks)",
