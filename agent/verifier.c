@@ -266,8 +266,8 @@ static bool wait_or_stop(struct verifier *v, uint64_t ms)
 }
 
 /*
- * The first verification decides the boot verdict and, with a trusted
- * manifest, starts the watchers. Later ones (every verify.interval, or at
+ * The first verification decides the boot verdict; with a trusted
+ * manifest the watchers start just before it. Later ones (every verify.interval, or at
  * once when events were lost) run at idle priority within verify.rate,
  * keep the instance ready while they run, and only report what they find:
  * drift, or a manifest no longer trusted (expired).
@@ -280,8 +280,14 @@ static void *run(void *arg)
 
 	set_priority(v->cfg->verify_nice, IOPRIO_BEST_EFFORT_LOWEST);
 	state_verify_started(v->st);
-	if (load_trusted(v, &v->first) == 0 && compare_root(v, &v->first, false) == 0)
+	/*
+	 * Watch before comparing: a change made while the tree is compared,
+	 * or just after it was found ready, must not fall between the two.
+	 */
+	if (load_trusted(v, &v->first) == 0) {
 		start_watching(v);
+		compare_root(v, &v->first, false);
+	}
 	set_priority(19, IOPRIO_IDLE);
 	while (!wait_or_stop(v, every)) {
 		struct stele_loaded l = {0};
