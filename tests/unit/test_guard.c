@@ -141,8 +141,7 @@ static void test_attempts_arrive(void **state)
 	const char *sock = tu_at(dir, GUARD_SOCKET_FILE);
 
 	(void)state;
-	if (getuid() != 0)
-		skip(); /* only uid 0 is heard */
+	tu_require_root(); /* only uid 0 is heard */
 	g = listen_in(dir);
 	send_to(sock, "apt: apt-get install curl", strlen("apt: apt-get install curl"));
 	wait_for(1);
@@ -167,8 +166,7 @@ static void test_oversized_cut(void **state)
 	struct guard_listener *g;
 
 	(void)state;
-	if (getuid() != 0)
-		skip();
+	tu_require_root();
 	memset(big, 'x', sizeof(big));
 	g = listen_in(dir);
 	send_to(tu_at(dir, GUARD_SOCKET_FILE), big, sizeof(big));
@@ -204,8 +202,7 @@ static void test_passed_fds_closed(void **state)
 	int fd, before;
 
 	(void)state;
-	if (getuid() != 0)
-		skip();
+	tu_require_root();
 	memset(&control, 0, sizeof(control));
 	g = listen_in(dir);
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tu_at(dir, GUARD_SOCKET_FILE));
@@ -234,8 +231,7 @@ static void test_other_uid_dropped(void **state)
 	int status;
 
 	(void)state;
-	if (getuid() != 0)
-		skip();
+	tu_require_root();
 	g = listen_in(dir);
 	assert_int_equal(chmod(sock, 0666), 0);
 	assert_int_equal(chmod(dir, 0755), 0);

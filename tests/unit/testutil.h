@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <sys/types.h>
 #include <cmocka.h>
 
@@ -35,6 +37,19 @@ const char *tu_last_error(void);
  * inherited). Returns the pid, or -1.
  */
 pid_t tu_spawn(const char *logfile, const char *const *argv);
+
+/*
+ * Skips the calling test unless it runs as root; in CI (where everything
+ * runs as root) a skip would hide a test, so it fails instead.
+ */
+#define tu_require_root()                                                                          \
+	do {                                                                                       \
+		if (getuid() != 0) {                                                               \
+			if (getenv("CI"))                                                          \
+				fail_msg("this test needs root, and CI runs as root");             \
+			skip();                                                                    \
+		}                                                                                  \
+	} while (0)
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t tu_now_ms(void);
