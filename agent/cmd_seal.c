@@ -123,10 +123,17 @@ static int set_metadata(struct stele_manifest *m, const struct seal_opts *o)
 	stele_manifest_set_times(m, now, expires);
 	if (o->profile && stele_manifest_set_profile(m, o->profile) < 0)
 		return -ENOMEM;
-	for (size_t i = 0; i < stele_exclude_count(o->ex); i++)
-		if (stele_manifest_add_exclude(m, stele_exclude_pattern(o->ex, i)) < 0)
-			return -ENOMEM;
 	return stele_manifest_set_name(m, o->name);
+}
+
+/* Records the exclusions, once the walk has decided those that depend on the tree. */
+static int set_exclusions(struct stele_manifest *m, struct stele_exclude *ex)
+{
+	int r = stele_exclude_settle(ex, m);
+
+	for (size_t i = 0; r == 0 && i < stele_exclude_count(ex); i++)
+		r = stele_manifest_add_exclude(m, stele_exclude_pattern(ex, i));
+	return r;
 }
 
 static int load_keys(const struct seal_opts *o, struct stele_key **keys)
@@ -213,6 +220,8 @@ int cmd_seal(int argc, char **argv)
 		r = set_metadata(m, &o);
 	if (r == 0)
 		r = walk_source(o.source, o.ex, m);
+	if (r == 0)
+		r = set_exclusions(m, o.ex);
 	if (r == 0)
 		r = stele_manifest_write(m, &payload, &payload_len);
 	if (r == 0)

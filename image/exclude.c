@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "manifest.h"
 #include "mtree.h"
 #include "util.h"
 
@@ -20,16 +21,26 @@ struct pattern {
 	bool wild;
 };
 
-struct stele_exclude {
+struct patterns {
 	struct pattern *v;
 	size_t n;
+};
+
+struct stele_exclude {
+	struct patterns on;	/* in force */
+	struct patterns absent; /* in force only where the sealed tree lacks the path */
 };
 
 static const char *const profile_default[] = {
     "/proc", "/sys", "/dev", "/run", "/tmp", "/var", "/mnt", "/media", "/lost+found",
 };
 
-/* What cloud-init and a first boot legitimately write outside /var and /run. */
+/*
+ * What cloud-init and a first boot legitimately write outside /var and /run.
+ * "?" marks a path excluded only when the sealed tree lacks it: cloud-init
+ * creates /etc/sudoers in an image without sudo, but must not rewrite the
+ * one an image with sudo ships.
+ */
 static const char *const profile_cloud[] = {
     "/etc/ssh/ssh_host_*",
     "/etc/ssh/sshd_config.d/50-cloud-init.conf",
@@ -56,6 +67,8 @@ static const char *const profile_cloud[] = {
     "/etc/subgid",
     "/etc/subgid-",
     "/etc/sudoers.d/90-cloud-init-users",
+    "?/etc/sudoers",
+    "/etc/udev/rules.d/70-persistent-net.rules",
     "/etc/network/interfaces.d/50-cloud-init",
     "/etc/netplan/50-cloud-init.yaml",
     "/etc/systemd/network/10-cloud-init-*",
@@ -80,36 +93,31 @@ void stele_exclude_free(struct stele_exclude *ex)
 {
 	if (!ex)
 		return;
-	for (size_t i = 0; i < ex->n; i++)
-		free(ex->v[i].text);
-	free(ex->v);
+	for (size_t i = 0; i < ex->on.n; i++)
+		free(ex->on.v[i].text);
+	for (size_t i = 0; i < ex->absent.n; i++)
+		free(ex->absent.v[i].text);
+	free(ex->on.v);
+	free(ex->absent.v);
 	free(ex);
 }
 
-int stele_exclude_add(struct stele_exclude *ex, const char *pattern)
+/* Adds pattern to set unless it is there; takes text. */
+static int add_to(struct patterns *set, char *text)
 {
 	struct pattern *p, *v;
-	char *text;
 
-	if (pattern[0] == '/' && asprintf(&text, ".%s", pattern) < 0)
-		return -ENOMEM;
-	else if (pattern[0] != '/' && !(text = strdup(pattern)))
-		return -ENOMEM;
-	if (strcmp(text, ".") == 0 || stele_mtree_check_path(text) < 0) {
-		free(text);
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < ex->n; i++)
-		if (streq(ex->v[i].text, text)) {
+	for (size_t i = 0; i < set->n; i++)
+		if (streq(set->v[i].text, text)) {
 			free(text);
 			return 0;
 		}
-	if (ex->n >= MAX_PATTERNS || !(v = realloc(ex->v, (ex->n + 1) * sizeof(*v)))) {
+	if (set->n >= MAX_PATTERNS || !(v = realloc(set->v, (set->n + 1) * sizeof(*v)))) {
 		free(text);
-		return ex->n >= MAX_PATTERNS ? -E2BIG : -ENOMEM;
+		return set->n >= MAX_PATTERNS ? -E2BIG : -ENOMEM;
 	}
-	ex->v = v;
-	p = &v[ex->n++];
+	set->v = v;
+	p = &v[set->n++];
 	p->text = text;
 	p->literal = strcspn(text, "*?[\\");
 	p->wild = text[p->literal] != '\0';
@@ -119,10 +127,67 @@ int stele_exclude_add(struct stele_exclude *ex, const char *pattern)
 	return 0;
 }
 
+/* The manifest form of pattern, or NULL with *err set. */
+static char *manifest_form(const char *pattern, int *err)
+{
+	char *text;
+
+	if (pattern[0] == '/' && asprintf(&text, ".%s", pattern) < 0)
+		text = NULL;
+	else if (pattern[0] != '/')
+		text = strdup(pattern);
+	*err = -ENOMEM;
+	if (text && (strcmp(text, ".") == 0 || stele_mtree_check_path(text) < 0)) {
+		free(text);
+		text = NULL;
+		*err = -EINVAL;
+	}
+	return text;
+}
+
+int stele_exclude_add(struct stele_exclude *ex, const char *pattern)
+{
+	int err;
+	char *text = manifest_form(pattern, &err);
+
+	return text ? add_to(&ex->on, text) : err;
+}
+
+int stele_exclude_add_if_absent(struct stele_exclude *ex, const char *path)
+{
+	int err;
+	char *text = manifest_form(path, &err);
+
+	if (text && text[strcspn(text, "*?[\\")]) {
+		free(text);
+		return -EINVAL;
+	}
+	return text ? add_to(&ex->absent, text) : err;
+}
+
+int stele_exclude_settle(struct stele_exclude *ex, struct stele_manifest *m)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < ex->absent.n; i++) {
+		char *text = ex->absent.v[i].text;
+
+		if (r == 0 && !stele_manifest_find(m, text))
+			r = add_to(&ex->on, text);
+		else
+			free(text);
+	}
+	free(ex->absent.v);
+	ex->absent.v = NULL;
+	ex->absent.n = 0;
+	return r;
+}
+
 static int add_all(struct stele_exclude *ex, const char *const *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		int r = stele_exclude_add(ex, v[i]);
+		int r = v[i][0] == '?' ? stele_exclude_add_if_absent(ex, v[i] + 1)
+				       : stele_exclude_add(ex, v[i]);
 
 		if (r < 0)
 			return r;
@@ -141,8 +206,8 @@ int stele_exclude_add_profile(struct stele_exclude *ex, const char *profile)
 
 bool stele_exclude_match(const struct stele_exclude *ex, const char *path, unsigned depth)
 {
-	for (size_t i = 0; i < ex->n; i++) {
-		const struct pattern *p = &ex->v[i];
+	for (size_t i = 0; i < ex->on.n; i++) {
+		const struct pattern *p = &ex->on.v[i];
 
 		/* Cheap tests first: a wildcard never crosses "/". */
 		if (p->depth != depth || strncmp(p->text, path, p->literal) != 0)
@@ -153,12 +218,42 @@ bool stele_exclude_match(const struct stele_exclude *ex, const char *path, unsig
 	return false;
 }
 
+/* Do the first depth components of p match path? */
+static bool prefix_matches(const struct pattern *p, const char *path, unsigned depth)
+{
+	char prefix[STELE_PATH_MAX + 1];
+	const char *end = p->text;
+
+	for (unsigned d = 0; d <= depth; d++)
+		end = strchr(end + 1, '/');
+	/* A pattern of more components is longer than any of its prefixes. */
+	if ((size_t)(end - p->text) <= p->literal)
+		return strncmp(p->text, path, (size_t)(end - p->text)) == 0 &&
+		       path[end - p->text] == '\0';
+	memcpy(prefix, p->text, (size_t)(end - p->text));
+	prefix[end - p->text] = '\0';
+	return fnmatch(prefix, path, FNM_PATHNAME) == 0;
+}
+
+bool stele_exclude_parent(const struct stele_exclude *ex, const char *path, unsigned depth)
+{
+	if (depth == 0) /* the root is always sealed */
+		return false;
+	for (size_t i = 0; i < ex->on.n; i++) {
+		const struct pattern *p = &ex->on.v[i];
+
+		if (p->depth > depth && prefix_matches(p, path, depth))
+			return true;
+	}
+	return false;
+}
+
 size_t stele_exclude_count(const struct stele_exclude *ex)
 {
-	return ex->n;
+	return ex->on.n;
 }
 
 const char *stele_exclude_pattern(const struct stele_exclude *ex, size_t i)
 {
-	return i < ex->n ? ex->v[i].text : NULL;
+	return i < ex->on.n ? ex->on.v[i].text : NULL;
 }

@@ -153,7 +153,20 @@ static void hash_done(void *ctx, const uint8_t digest[32], uint64_t bytes, int e
 struct tree_ctx {
 	struct verifier *v;
 	struct stele_hashpool *pool;
+	const struct stele_exclude *ex;
 };
+
+/* A directory the manifest lacks that an exclusion below it allows to exist. */
+static bool allowed_parent(const struct tree_ctx *t, const struct stele_entry *e)
+{
+	unsigned depth = 0;
+
+	if (e->type != STELE_T_DIR || !t->ex)
+		return false;
+	for (const char *s = e->path; *s; s++)
+		depth += *s == '/';
+	return stele_exclude_parent(t->ex, e->path, depth);
+}
 
 static int on_entry(void *ud, const struct stele_entry *e, int fd)
 {
@@ -166,7 +179,7 @@ static int on_entry(void *ud, const struct stele_entry *e, int fd)
 	if (!want || (want->flags & STELE_E_IGNORE)) {
 		if (fd >= 0)
 			close(fd);
-		if (!want)
+		if (!want && !allowed_parent(t, e))
 			add_diff(v, e->path, STELE_D_ADDED, NULL, e, 0);
 		return v->err;
 	}
@@ -346,7 +359,7 @@ int stele_verify_tree_opts(struct stele_manifest *m, int rootfd, const struct st
 {
 	const struct stele_verify_opts none = {0};
 	struct verifier v;
-	struct tree_ctx t = {.v = &v};
+	struct tree_ctx t = {.v = &v, .ex = ex};
 	int r = verifier_init(&v, m);
 
 	if (r < 0)
@@ -378,7 +391,7 @@ int stele_verify_archive(struct stele_manifest *m, const char *path, const struc
 			 struct stele_report **out)
 {
 	struct verifier v;
-	struct tree_ctx t = {.v = &v};
+	struct tree_ctx t = {.v = &v, .ex = ex};
 	int r = verifier_init(&v, m);
 
 	if (r < 0)

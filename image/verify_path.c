@@ -22,6 +22,7 @@ struct probe {
 	char path[STELE_PATH_MAX + 1];
 	char link[STELE_PATH_MAX + 1];
 	uint8_t buf[HASH_BUF];
+	bool allowed_dir; /* a directory here is allowed though not sealed */
 };
 
 /* How the walk down to the last component ended. */
@@ -163,7 +164,7 @@ static int compare_last(struct probe *p, int dfd, dev_t dev, const char *name,
 		return 0;
 	}
 	if (!want) {
-		*kinds = STELE_D_ADDED;
+		*kinds = S_ISDIR(st.st_mode) && p->allowed_dir ? 0 : STELE_D_ADDED;
 		return 0;
 	}
 	r = examine(p, dfd, name, &st, &e, &fd);
@@ -230,6 +231,7 @@ int stele_verify_path(struct stele_manifest *m, int rootfd, const struct stele_e
 	if (!p)
 		return -ENOMEM;
 	memcpy(p->path, rel, strlen(rel) + 1);
+	p->allowed_dir = ex && stele_exclude_parent(ex, rel, (unsigned)r);
 	if (ex && path_excluded(ex, p->path))
 		r = 0;
 	else

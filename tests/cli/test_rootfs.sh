@@ -182,13 +182,24 @@ echo "cloud-user:x:1000:1000::/home/cloud-user:/bin/bash" >>"$R/etc/passwd"
 mkdir -p "$R/home/cloud-user" "$R/root/.ssh"
 echo "ssh-ed25519 AAAA test" >"$R/root/.ssh/authorized_keys"
 echo "log line" >>"$R/var/log/dpkg.log"
+# cloud-init on an image without OpenSSH, sudo or udev rules: it creates the
+# directories these files go in.
+had_sudoers=$([ -e "$CACHE/etc/sudoers" ] && echo yes)
+mkdir -p "$R/etc/sudoers.d" "$R/etc/udev/rules.d"
+[ -z "$had_sudoers" ] && printf '#includedir /etc/sudoers.d\n' >"$R/etc/sudoers"
+echo "cloud-user ALL=(ALL) NOPASSWD:ALL" >"$R/etc/sudoers.d/90-cloud-init-users"
+echo 'SUBSYSTEM=="net"' >"$R/etc/udev/rules.d/70-persistent-net.rules"
 expect_exit 1 stele verify --manifest "$T/m.dsse" --trust "$T/key.pub" "$R"
-# Only the file outside the profile is reported; /etc/ssh itself is new too.
-ssh_new=$([ -d "$CACHE/etc/ssh" ] || echo "added /etc/ssh")
-expect_only_diffs "added /etc/ssh_host_test_should_be_added" ${ssh_new:+"$ssh_new"}
+# Only the file outside the profile is reported.
+expect_only_diffs "added /etc/ssh_host_test_should_be_added"
 rm "$R/etc/ssh_host_test_should_be_added"
-[ -n "$ssh_new" ] && rm -r "$R/etc/ssh"
-[ -z "$ssh_new" ] && rm -f "$R/etc/ssh/ssh_host_ed25519_key"
+echo "PermitRootLogin yes" >"$R/etc/ssh/sshd_config"
+expect_exit 1 stele verify --manifest "$T/m.dsse" --trust "$T/key.pub" "$R"
+expect_only_diffs "$([ -e "$CACHE/etc/ssh/sshd_config" ] && echo modified || echo added) /etc/ssh/sshd_config"
+for p in etc/ssh etc/sudoers.d etc/udev etc/sudoers; do
+	[ -e "$CACHE/$p" ] || rm -rf -- "${R:?}/$p"
+done
+rm -f "$R/etc/ssh/ssh_host_ed25519_key"
 verify_ok
 
 case_begin "a tar.zst of the root verifies against the tree's manifest (exit 0)"

@@ -457,6 +457,36 @@ expect_diff missing /etc/ssh/ssh_host_ed25519_key
 expect_diff added /etc/ssh/ssh_host_rsa_key
 expect_diff added /etc/hosts
 
+case_begin "--profile cloud, image without sudo or udev: what cloud-init creates there is not drift"
+expect_exit 0 stele inspect "$T/cloud.dsse"
+grep -qxF "exclude:   /etc/sudoers" "$OUT" || fail "/etc/sudoers is not excluded"
+fresh
+mkdir -m 0750 "$T/w/etc/sudoers.d" "$T/w/etc/udev"
+mkdir "$T/w/etc/udev/rules.d"
+printf '#includedir /etc/sudoers.d\n' >"$T/w/etc/sudoers"
+echo "ci ALL=(ALL) NOPASSWD:ALL" >"$T/w/etc/sudoers.d/90-cloud-init-users"
+echo 'SUBSYSTEM=="net"' >"$T/w/etc/udev/rules.d/70-persistent-net.rules"
+expect_exit 0 stele verify --manifest "$T/cloud.dsse" --trust "$T/keys/a.pub" "$T/w"
+expect_only_diffs
+echo "evil ALL=(ALL) NOPASSWD:ALL" >"$T/w/etc/sudoers.d/evil"
+echo 'RUN+="/tmp/x"' >"$T/w/etc/udev/rules.d/99-evil.rules"
+expect_exit 1 stele verify --manifest "$T/cloud.dsse" --trust "$T/keys/a.pub" "$T/w"
+expect_only_diffs "added /etc/sudoers.d/evil" "added /etc/udev/rules.d/99-evil.rules"
+
+case_begin "--profile cloud, image with sudo: its /etc/sudoers stays sealed"
+rm -rf -- "$T/sudo"
+cp -a -- "$T/base" "$T/sudo"
+printf '@includedir /etc/sudoers.d\n' >"$T/sudo/etc/sudoers"
+chmod 0440 "$T/sudo/etc/sudoers"
+expect_exit 0 stele seal --key "$T/keys/a" --name test-image --version 12 --profile cloud \
+	--out "$T/sudo.dsse" "$T/sudo"
+expect_exit 0 stele inspect "$T/sudo.dsse"
+grep -qxF "exclude:   /etc/sudoers" "$OUT" && fail "/etc/sudoers is excluded"
+expect_exit 0 stele verify --manifest "$T/sudo.dsse" --trust "$T/keys/a.pub" "$T/sudo"
+echo "evil ALL=(ALL) NOPASSWD:ALL" >>"$T/sudo/etc/sudoers"
+expect_exit 1 stele verify --manifest "$T/sudo.dsse" --trust "$T/keys/a.pub" "$T/sudo"
+expect_only_diffs "modified /etc/sudoers"
+
 case_begin "an unknown --profile is refused (exit 3) and writes nothing"
 expect_exit 3 stele seal --key "$T/keys/a" --name x --version 1 --profile nosuch \
 	--out "$T/out/nosuch.dsse" "$T/base"

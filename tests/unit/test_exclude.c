@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "exclude.h"
+#include "manifest.h"
 
 static unsigned depth_of(const char *path)
 {
@@ -88,6 +89,7 @@ static void test_cloud_profile(void **state)
 	    "./etc/sudoers.d/90-cloud-init-users",
 	    "./etc/netplan/50-cloud-init.yaml",
 	    "./etc/systemd/network/10-cloud-init-eth0.network",
+	    "./etc/udev/rules.d/70-persistent-net.rules",
 	    "./home",
 	    "./root/.ssh",
 	};
@@ -259,6 +261,89 @@ static void test_odd_names(void **state)
 	stele_exclude_free(ex);
 }
 
+/* Directories above an excluded path may appear; nothing else may. */
+static void test_parent(void **state)
+{
+	static const char *const p[] = {"/etc/ssh/ssh_host_*", "/etc/systemd/network/10-ci-*",
+					"/a/*/c/d", "/var"};
+	static const char *const yes[] = {
+	    "./etc", "./etc/ssh", "./etc/systemd", "./etc/systemd/network",
+	    "./a",   "./a/x",	  "./a/y z/c",
+	};
+	static const char *const no[] = {
+	    ".",
+	    "./etc/ssh/ssh_host_rsa_key", /* excluded itself, not a parent */
+	    "./etc/ssh/sshd_config",
+	    "./etc/sshd",
+	    "./etc/ss",
+	    "./etc/ssh.d",
+	    "./etc/systemd/network/x",
+	    "./usr",
+	    "./a/x/d",
+	    "./a/x/c/d", /* excluded */
+	    "./var",
+	    "./var/lib",
+	};
+	struct stele_exclude *ex = with(p, sizeof(p) / sizeof(p[0]));
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!stele_exclude_parent(ex, yes[i], depth_of(yes[i])))
+			fail_msg("'%s' is not taken as a parent", yes[i]);
+	for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+		if (stele_exclude_parent(ex, no[i], depth_of(no[i])))
+			fail_msg("'%s' is taken as a parent", no[i]);
+	stele_exclude_free(ex);
+}
+
+static struct stele_manifest *manifest_with(const char *path)
+{
+	struct stele_entry e = {.path = (char *)path, .type = STELE_T_FILE, .mode = 0440};
+	struct stele_manifest *m;
+
+	assert_int_equal(stele_manifest_new(&m), 0);
+	if (path)
+		assert_int_equal(stele_manifest_add(m, &e), 0);
+	assert_int_equal(stele_manifest_finish(m), 0);
+	return m;
+}
+
+/* "If absent" paths: excluded where the sealed tree lacks them, sealed where it has them. */
+static void test_if_absent(void **state)
+{
+	struct stele_manifest *lacks = manifest_with(NULL);
+	struct stele_manifest *has = manifest_with("./etc/sudoers");
+	struct stele_exclude *ex;
+
+	(void)state;
+	assert_int_equal(stele_exclude_new(&ex), 0);
+	assert_int_equal(stele_exclude_add_if_absent(ex, "/etc/sudoers/*"), -EINVAL);
+	assert_int_equal(stele_exclude_add_if_absent(ex, "etc/sudoers"), -EINVAL);
+	assert_int_equal(stele_exclude_add_if_absent(ex, "/etc/../sudoers"), -EINVAL);
+	assert_int_equal(stele_exclude_add_if_absent(ex, "/etc/sudoers"), 0);
+	/* Not in force before the seal has decided. */
+	assert_false(match(ex, "./etc/sudoers"));
+	assert_int_equal(stele_exclude_count(ex), 0);
+	assert_int_equal(stele_exclude_settle(ex, lacks), 0);
+	assert_true(match(ex, "./etc/sudoers"));
+	assert_int_equal(stele_exclude_count(ex), 1);
+	assert_string_equal(stele_exclude_pattern(ex, 0), "./etc/sudoers");
+	stele_exclude_free(ex);
+
+	assert_int_equal(stele_exclude_new(&ex), 0);
+	assert_int_equal(stele_exclude_add_profile(ex, "cloud"), 0);
+	assert_int_equal(stele_exclude_settle(ex, has), 0);
+	assert_false(match(ex, "./etc/sudoers"));
+	for (size_t i = 0; i < stele_exclude_count(ex); i++)
+		assert_string_not_equal(stele_exclude_pattern(ex, i), "./etc/sudoers");
+	/* Settling twice changes nothing. */
+	assert_int_equal(stele_exclude_settle(ex, lacks), 0);
+	assert_false(match(ex, "./etc/sudoers"));
+	stele_exclude_free(ex);
+	stele_manifest_free(lacks);
+	stele_manifest_free(has);
+}
+
 static void test_empty_set(void **state)
 {
 	struct stele_exclude *ex;
@@ -282,6 +367,8 @@ int main(void)
 	    cmocka_unit_test(test_rejects),
 	    cmocka_unit_test(test_duplicates_and_order),
 	    cmocka_unit_test(test_odd_names),
+	    cmocka_unit_test(test_parent),
+	    cmocka_unit_test(test_if_absent),
 	    cmocka_unit_test(test_empty_set),
 	};
 

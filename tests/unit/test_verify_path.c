@@ -73,11 +73,13 @@ static struct stele_manifest *seal(const char *root)
 	tu_capture_errors();
 	assert_int_equal(stele_exclude_new(&ex), 0);
 	assert_int_equal(stele_exclude_add(ex, "/var"), 0);
+	assert_int_equal(stele_exclude_add(ex, "/opt/keys/key_*"), 0);
 	assert_int_equal(stele_manifest_new(&m), 0);
 	assert_int_equal(stele_manifest_set_name(m, "test"), 0);
 	stele_manifest_set_version(m, 1);
 	stele_manifest_set_times(m, 1767225600, 1798761600);
 	assert_int_equal(stele_manifest_add_exclude(m, "./var"), 0);
+	assert_int_equal(stele_manifest_add_exclude(m, "./opt/keys/key_*"), 0);
 	assert_int_equal(stele_seal_tree(fd, ex, 1, m), 0);
 	close(fd);
 	stele_exclude_free(ex);
@@ -216,6 +218,19 @@ static void mut_odd_names(const char *root)
 	assert_int_equal(unlink(tu_at(root, bad_utf8)), 0);
 }
 
+static void mut_allowed_parents(const char *root)
+{
+	mkdir_mode(root, "opt", 0755);
+	mkdir_mode(root, "opt/keys", 0700);
+	mkfile(root, "opt/keys/key_rsa", "secret", 0600);
+	mkfile(root, "opt/keys/extra", "x", 0644);
+}
+
+static void mut_file_as_parent(const char *root)
+{
+	mkfile(root, "opt", "not a directory", 0644);
+}
+
 static const struct {
 	const char *what;
 	void (*mutate)(const char *root);
@@ -257,6 +272,12 @@ static const struct {
     {"newline name", mut_odd_names, "./etc/new\nline", STELE_D_MODIFIED},
     {"space name", mut_odd_names, "./etc/with space", STELE_D_MODE},
     {"invalid UTF-8 name", mut_odd_names, "./etc/bad\xff\xfe", STELE_D_MISSING},
+    {"new directory above an exclusion", mut_allowed_parents, "./opt", 0},
+    {"new directory just above an exclusion", mut_allowed_parents, "./opt/keys", 0},
+    {"excluded below new directories", mut_allowed_parents, "./opt/keys/key_rsa", 0},
+    {"more below new directories", mut_allowed_parents, "./opt/keys/extra", STELE_D_ADDED},
+    {"file where a directory above an exclusion may be", mut_file_as_parent, "./opt",
+     STELE_D_ADDED},
 };
 
 static void test_cases(void **state)

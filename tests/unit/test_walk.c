@@ -522,7 +522,7 @@ static void expect_diffs(const struct stele_report *rep, const char *const *path
 	}
 }
 
-static const char *const seal_ex[] = {"/var"};
+static const char *const seal_ex[] = {"/var", "/opt/keys/key_*"};
 
 static void build_base_tree(const char *root)
 {
@@ -689,6 +689,25 @@ static void mut_same_content_new_inode(const char *root)
 	mkfile(root, "etc/conf", "key=value\n", 0644);
 }
 
+/* What first boot writes below directories the image lacks: not drift. */
+static void mut_allowed_parents(const char *root)
+{
+	mkdir_mode(root, "opt", 0755);
+	mkdir_mode(root, "opt/keys", 0700);
+	mkfile(root, "opt/keys/key_rsa", "secret", 0600);
+}
+
+static void mut_allowed_parents_extra(const char *root)
+{
+	mut_allowed_parents(root);
+	mkfile(root, "opt/keys/extra", "x", 0644);
+}
+
+static void mut_file_as_parent(const char *root)
+{
+	mkfile(root, "opt", "not a directory", 0644);
+}
+
 static const struct {
 	const char *what;
 	void (*mutate)(const char *root);
@@ -729,6 +748,17 @@ static const struct {
      3},
     {"excluded tree changed", mut_excluded_only, {NULL}, {0}, 0},
     {"same content, new inode", mut_same_content_new_inode, {NULL}, {0}, 0},
+    {"new directories above an exclusion", mut_allowed_parents, {NULL}, {0}, 0},
+    {"more in a directory above an exclusion",
+     mut_allowed_parents_extra,
+     {"./opt/keys/extra"},
+     {STELE_D_ADDED},
+     1},
+    {"a file where a directory above an exclusion may be",
+     mut_file_as_parent,
+     {"./opt"},
+     {STELE_D_ADDED},
+     1},
 };
 
 static void test_seal_verify_changes(void **state)
@@ -740,7 +770,7 @@ static void test_seal_verify_changes(void **state)
 		struct stele_report *rep;
 
 		build_base_tree(root);
-		m = seal(root, seal_ex, 1, 2);
+		m = seal(root, seal_ex, sizeof(seal_ex) / sizeof(seal_ex[0]), 2);
 		/* The seal itself: excluded subtree recorded once, as ignored. */
 		assert_int_equal(stele_manifest_find(m, "./var")->flags, STELE_E_IGNORE);
 		assert_null(stele_manifest_find(m, "./var/state"));
