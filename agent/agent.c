@@ -254,14 +254,14 @@ static char *read_machine_id(void)
 	return strdup(buf);
 }
 
-int agent_instance_id(const struct agent_config *c, char **out)
+int agent_instance_id(const struct agent_config *c, bool ask_imds, char **out)
 {
 	char host[256];
 	char *id = NULL, *region = NULL;
 
 	if (c->instance_id)
 		id = strdup(c->instance_id);
-	else if (c->aws_enabled && aws_instance_identity(c, &id, &region) < 0)
+	else if (ask_imds && c->aws_enabled && aws_instance_identity(c, &id, &region) < 0)
 		/* The health server must come up even so: the AWS reporter retries on its own. */
 		agent_log(LOG_WARNING, "no instance id from IMDS; using the machine id");
 	free(region);

@@ -44,8 +44,9 @@ int agent_conf_load(int argc, char **argv, struct agent_config *c, struct agent_
 
 /*
  * The instance's id: "instance_id", else the EC2 instance id when the AWS
- * reporter is on, else /etc/machine-id, else the host name. New string.
+ * reporter is on and ask_imds, else /etc/machine-id, else the host name.
+ * New string.
  */
-int agent_instance_id(const struct agent_config *c, char **out);
+int agent_instance_id(const struct agent_config *c, bool ask_imds, char **out);
 
 #endif

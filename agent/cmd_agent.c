@@ -145,12 +145,13 @@ static void on_event(void *ctx, struct agent_event *ev)
 		agent_log(LOG_WARNING, "eventfd: %s", strerror(errno));
 }
 
-static int start_reporter(struct agent *a, const struct reporter_ops *ops, void *ctx)
+static int start_reporter(struct agent *a, const struct agent_config *c,
+			  const struct reporter_ops *ops, void *ctx)
 {
 	struct reporter_policy p = {
-	    .initial_ms = a->cfg.backoff_initial_ms,
-	    .max_ms = a->cfg.backoff_max_ms,
-	    .queue_max = a->cfg.queue_max,
+	    .initial_ms = c->backoff_initial_ms,
+	    .max_ms = c->backoff_max_ms,
+	    .queue_max = c->queue_max,
 	};
 	int r = reporter_start(ops, ctx, &p, &a->reporters[a->n_reporters]);
 
@@ -160,26 +161,97 @@ static int start_reporter(struct agent *a, const struct reporter_ops *ops, void 
 	return 0;
 }
 
-static int start_reporters(struct agent *a)
+/* The reporters c configures (the reporters copy what they need from it). */
+static int start_reporters(struct agent *a, const struct agent_config *c)
 {
 	void *ctx;
 	int r;
 
-	if (a->cfg.webhook_url) {
-		r = webhook_create(&a->cfg, &ctx);
-		if (r < 0 || (r = start_reporter(a, &webhook_ops, ctx)) < 0)
+	if (c->webhook_url) {
+		r = webhook_create(c, &ctx);
+		if (r < 0 || (r = start_reporter(a, c, &webhook_ops, ctx)) < 0)
 			return r;
 	}
-	if (a->cfg.n_etcd_endpoints) {
-		r = etcd_create(&a->cfg, a->instance_id, &ctx);
-		if (r < 0 || (r = start_reporter(a, &etcd_ops, ctx)) < 0)
+	if (c->n_etcd_endpoints) {
+		r = etcd_create(c, a->instance_id, &ctx);
+		if (r < 0 || (r = start_reporter(a, c, &etcd_ops, ctx)) < 0)
 			return r;
 	}
-	if (a->cfg.aws_enabled) {
-		r = aws_create(&a->cfg, &ctx);
-		if (r < 0 || (r = start_reporter(a, &aws_ops, ctx)) < 0)
+	if (c->aws_enabled) {
+		r = aws_create(c, &ctx);
+		if (r < 0 || (r = start_reporter(a, c, &aws_ops, ctx)) < 0)
 			return r;
 	}
+	return 0;
+}
+
+/*
+ * report.after_file exists: what cloud-init wrote is read now. The new
+ * pins are checked against the manifest trusted at start, the instance id
+ * and the replacement command are taken over, the reporters start, and the
+ * state is reported as it is. A configuration that no longer reads makes
+ * the instance untrusted (it says nothing about the image any more).
+ */
+static void release(struct agent *a)
+{
+	struct agent_config c;
+	struct agent_conf_info info;
+	char *id = NULL, *old_command;
+	const struct agent_config *use = &a->cfg;
+	int r;
+
+	close(a->release_fd);
+	a->release_fd = -1;
+	agent_log(LOG_INFO, "%s exists: reading the configuration again, then reporting",
+		  a->cfg.report_after_file);
+	r = agent_conf_load(a->argc, a->argv, &c, &info);
+	if (r == 0) {
+		use = &c;
+		if (verifier_repin(a->verifier, c.pins, c.n_pins, info.pins_from_cloud_file) < 0 ||
+		    agent_instance_id(&c, true, &id) < 0)
+			agent_log(LOG_ERR, "release: out of memory");
+		if (id) {
+			free(a->instance_id);
+			a->instance_id = id;
+		}
+		a->cfg.poweroff_after_ms = c.poweroff_after_ms;
+		/* conf_free(&c) frees the command given up. */
+		old_command = a->cfg.replace_command;
+		a->cfg.replace_command = STEAL(c.replace_command);
+		c.replace_command = old_command;
+	} else {
+		state_untrusted(a->st, "the configuration read again at release is not valid "
+				       "(see the log)");
+	}
+	r = start_reporters(a, use);
+	if (r < 0)
+		agent_log(LOG_ERR, "starting the reporters: %s", strerror(-r));
+	if (state_release(a->st, a->instance_id) < 0)
+		agent_log(LOG_ERR, "release: out of memory");
+	if (use == &c)
+		conf_free(&c);
+}
+
+/* Releases when report.after_file has appeared. */
+static void check_release(struct agent *a)
+{
+	if (a->release_fd >= 0 && access(a->cfg.report_after_file, F_OK) == 0)
+		release(a);
+}
+
+/* Polls for report.after_file four times a second until it appears. */
+static int arm_release(struct agent *a)
+{
+	const struct itimerspec its = {
+	    .it_interval = {.tv_nsec = 250000000},
+	    .it_value = {.tv_nsec = 250000000},
+	};
+
+	a->release_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (a->release_fd < 0 || timerfd_settime(a->release_fd, 0, &its, NULL) < 0)
+		return neg_errno();
+	state_hold(a->st);
+	agent_log(LOG_INFO, "reports and readiness held until %s exists", a->cfg.report_after_file);
 	return 0;
 }
 
@@ -217,7 +289,8 @@ int agent_start(struct agent *a)
 {
 	int r;
 
-	r = agent_instance_id(&a->cfg, &a->instance_id);
+	/* Held early in boot, the network may not be up: IMDS is asked at release. */
+	r = agent_instance_id(&a->cfg, !a->cfg.report_after_file, &a->instance_id);
 	if (r < 0)
 		return r;
 	a->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -227,7 +300,10 @@ int agent_start(struct agent *a)
 	r = state_new(a->instance_id, &a->cfg, &a->st);
 	if (r < 0)
 		return r;
-	r = start_reporters(a);
+	if (a->cfg.report_after_file)
+		r = arm_release(a);
+	else
+		r = start_reporters(a, &a->cfg);
 	if (r < 0)
 		return r;
 	state_set_listener(a->st, on_event, a);
@@ -304,8 +380,9 @@ int agent_loop(struct agent *a, const struct agent_hooks *h)
 	uint64_t v;
 
 	if (ep < 0 || add_fd(ep, a->sig_fd) < 0 || add_fd(ep, a->wake_fd) < 0 ||
-	    add_fd(ep, wd) < 0 || add_fd(ep, a->poweroff_fd) < 0)
+	    add_fd(ep, wd) < 0 || add_fd(ep, a->poweroff_fd) < 0 || add_fd(ep, a->release_fd) < 0)
 		return neg_errno();
+	check_release(a);
 	for (size_t i = 0; h && i < AGENT_HOOK_FDS; i++)
 		if (add_fd(ep, h->fds[i]) < 0)
 			return neg_errno();
@@ -339,6 +416,9 @@ int agent_loop(struct agent *a, const struct agent_hooks *h)
 			} else if (fd == a->poweroff_fd) {
 				if (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
 					power_off(a);
+			} else if (fd == a->release_fd) {
+				if (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
+					check_release(a);
 			} else if (h && h->on_fd) {
 				end = h->on_fd(h->ctx, fd);
 			}
@@ -378,9 +458,11 @@ void agent_stop(struct agent *a, int code)
 		close(a->wake_fd);
 	if (a->poweroff_fd >= 0)
 		close(a->poweroff_fd);
+	if (a->release_fd >= 0)
+		close(a->release_fd);
 	if (a->sig_fd >= 0)
 		close(a->sig_fd);
-	a->wake_fd = a->poweroff_fd = a->sig_fd = -1;
+	a->wake_fd = a->poweroff_fd = a->release_fd = a->sig_fd = -1;
 }
 
 static int block_signals(const sigset_t *more)
@@ -407,6 +489,8 @@ bool agent_init(struct agent *a, const char *name, int argc, char **argv, const 
 	int r;
 
 	agent_log_init();
+	a->argc = argc;
+	a->argv = argv;
 	r = agent_conf_load(argc, argv, &a->cfg, &a->conf_info);
 	if (r == AGENT_CONF_CHECKED) {
 		*code = EXIT_VERIFIED;

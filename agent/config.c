@@ -82,6 +82,7 @@ static const struct conf_key global_keys[] = {
     DUR("report.backoff_initial", backoff_initial_ms, "1s"),
     DUR("report.backoff_max", backoff_max_ms, "60s"),
     NUM("report.queue_max", conf_parse_uint, ST_SIZE, size_t, queue_max, 1, 1000000, "10000"),
+    STR("report.after_file", conf_parse_path, report_after_file, 0, NO_DEFAULT),
 
     STR("webhook.url", conf_parse_url, webhook_url, 0, NO_DEFAULT),
     {"webhook.token", conf_parse_token, ST_STR, A(char *, webhook_token), 0, 0, 0, NO_DEFAULT,

@@ -97,6 +97,11 @@ struct agent_config {
 	uint64_t backoff_initial_ms; /* "report.backoff_initial", default 1 s */
 	uint64_t backoff_max_ms;     /* "report.backoff_max", default 60 s */
 	size_t queue_max;	     /* "report.queue_max", default 10000 */
+	/*
+	 * "report.after_file": hold every report, and readiness, until this
+	 * file exists; then read the configuration again. NULL: report at once.
+	 */
+	char *report_after_file;
 
 	/* Webhook reporter: enabled when url is set. */
 	char *webhook_url;	       /* "webhook.url" (https:// or http://) */

@@ -29,12 +29,15 @@ struct agent {
 	int sig_fd;	 /* the blocked signals */
 	int wake_fd;	 /* a state changed: tell systemd */
 	int poweroff_fd; /* timer: replacement was requested a while ago */
+	int release_fd;	 /* timer: is report.after_file there yet? */
 	bool ready_sent;
+	int argc; /* the arguments, to read the configuration again at release */
+	char **argv;
 };
 
 #define AGENT_INIT                                                                                 \
 	{                                                                                          \
-		.sig_fd = -1, .wake_fd = -1, .poweroff_fd = -1                                     \
+		.sig_fd = -1, .wake_fd = -1, .poweroff_fd = -1, .release_fd = -1                   \
 	}
 
 /*

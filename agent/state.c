@@ -45,6 +45,7 @@ struct state {
 	bool verified;	     /* the last verification found nothing */
 	double drain_until;  /* monotonic: agent-check says "drain" until then */
 	bool boot_done;	     /* the first verdict was announced */
+	bool held;	     /* no events until state_release(); never ready before */
 	uint64_t seq;
 
 	char *image;
@@ -61,6 +62,7 @@ struct state {
 	size_t n_differences; /* found */
 
 	double verify_seconds;
+	int64_t verify_finished; /* realtime the last verification ended; 0: none yet */
 	uint64_t verifications, files_hashed, bytes_hashed;
 
 	struct reporter *reporters[STATE_MAX_REPORTERS];
@@ -318,12 +320,13 @@ static void transition(struct state *st, enum agent_state s, const char *reason)
 	st->state = s;
 	snprintf(st->reason, sizeof(st->reason), "%s", reason);
 	render_fast_paths(st);
-	if (s == previous) {
-		st->poke = true; /* a new reason is not a new state, but systemd shows it */
-		return;
-	}
-	st->since = time(NULL);
-	queue_event(st, make_event(st, previous));
+	if (s != previous)
+		st->since = time(NULL);
+	/* A new reason is not a new state, but systemd shows it; so does a held change. */
+	if (s == previous || st->held)
+		st->poke = true;
+	else
+		queue_event(st, make_event(st, previous));
 }
 
 /* Hands every queued event, in order, to the listener. Called unlocked. */
@@ -367,6 +370,12 @@ static void decide(struct state *st)
 
 	if (sticky(st->state) || !st->verified)
 		return;
+	if (st->held) {
+		snprintf(reason, sizeof(reason), "verified; reports held until %.200s exists",
+			 st->cfg->report_after_file ? st->cfg->report_after_file : "release");
+		transition(st, AGENT_WAITING, reason);
+		return;
+	}
 	for (size_t i = 0; i < st->cfg->n_checks; i++) {
 		const struct check_status *c = &st->checks[i];
 		if (!c->known || !c->passing) {
@@ -405,6 +414,37 @@ void state_set_image(struct state *st, const char *name, uint64_t version, const
 	snprintf(st->digest, sizeof(st->digest), "%s", digest);
 	st->pinned = pinned;
 	pthread_mutex_unlock(&st->lock);
+}
+
+void state_hold(struct state *st)
+{
+	pthread_mutex_lock(&st->lock);
+	st->held = true;
+	pthread_mutex_unlock(&st->lock);
+}
+
+int state_release(struct state *st, const char *instance_id)
+{
+	char *id = strdup(instance_id);
+	enum agent_state before;
+
+	if (!id)
+		return -ENOMEM;
+	pthread_mutex_lock(&st->lock);
+	free(st->instance_id);
+	st->instance_id = id;
+	st->held = false;
+	before = st->state;
+	decide(st);
+	/*
+	 * A verdict that sticks (untrusted, drifted, replacing) is told as it is;
+	 * a verification still running is not news: its verdict comes next.
+	 */
+	if (st->state == before && st->state != AGENT_VERIFYING)
+		queue_event(st, make_event(st, AGENT_VERIFYING));
+	pthread_mutex_unlock(&st->lock);
+	announce(st);
+	return 0;
 }
 
 void state_verify_started(struct state *st)
@@ -479,6 +519,7 @@ void state_verify_done(struct state *st, const struct stele_report *rep, double 
 
 	pthread_mutex_lock(&st->lock);
 	st->verify_seconds = seconds;
+	st->verify_finished = time(NULL);
 	st->verifications++;
 	st->files_hashed += rep->files;
 	st->bytes_hashed += rep->bytes;
@@ -738,9 +779,12 @@ static json_object *reporters_json(const struct state *st)
 static json_object *verify_json(const struct state *st)
 {
 	json_object *o = json_object_new_object();
+	char finished[STELE_TIME_LEN];
 
+	stele_time_format(st->verify_finished, finished);
 	if (!o || put(o, "runs", json_object_new_uint64(st->verifications)) < 0 ||
 	    put(o, "seconds", json_object_new_double(st->verify_seconds)) < 0 ||
+	    put_str(o, "finished", st->verify_finished ? finished : NULL) < 0 ||
 	    put(o, "files", json_object_new_uint64(st->files_hashed)) < 0 ||
 	    put(o, "bytes", json_object_new_uint64(st->bytes_hashed)) < 0) {
 		json_object_put(o);
@@ -760,6 +804,7 @@ static int status_fill(json_object *o, const struct state *st)
 	if (put_str(o, "state", agent_state_name(st->state)) < 0 ||
 	    put_str(o, "reason", st->reason) < 0 || put_str(o, "since", since) < 0 ||
 	    put(o, "ready", json_object_new_boolean(st->state == AGENT_READY)) < 0 ||
+	    put(o, "reports_held", json_object_new_boolean(st->held)) < 0 ||
 	    put_str(o, "instance_id", st->instance_id) < 0 ||
 	    put(o, "seq", json_object_new_uint64(st->seq)) < 0 ||
 	    json_object_object_add(o, "image", img) < 0 || put(o, "checks", checks_json(st)) < 0 ||

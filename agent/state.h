@@ -37,6 +37,18 @@ void state_add_reporter(struct state *st, struct reporter *r);
 void state_set_image(struct state *st, const char *name, uint64_t version, const char *digest,
 		     const char (*keyids)[65], size_t n_keyids, bool pinned);
 
+/*
+ * Holds every event from now until state_release(): the instance is never
+ * ready meanwhile (verified, it is waiting), and changes only reach the
+ * listener as reasons (for STATUS=).
+ */
+void state_hold(struct state *st);
+/*
+ * Ends the hold, now as instance_id: ready if verified and the checks pass,
+ * and in any case one event of the state as it is. Returns 0 or -ENOMEM.
+ */
+int state_release(struct state *st, const char *instance_id);
+
 /* A verification begins; the state becomes verifying unless it is sticky. */
 void state_verify_started(struct state *st);
 /* A verification ended with rep: drifted then replacing if anything differs, else waiting or ready.

@@ -36,6 +36,13 @@ struct verifier {
 	int stop_fd; /* the agent stops */
 	int now_fd;  /* events were lost: verify everything now */
 
+	/* The key ids pinned now (trust.pin), and whether from cloud-init's file. */
+	pthread_mutex_t lock;
+	char **pins;
+	size_t n_pins;
+	bool pins_from_cloud_file;
+	bool first_ok; /* first holds a trusted manifest */
+
 	/* The manifest trusted at start: what the watchers compare with. */
 	struct stele_loaded first;
 	struct stele_exclude *ex;
@@ -83,21 +90,41 @@ static bool cloud_file_in_image(const struct verifier *v, struct stele_manifest 
 	return stele_manifest_find(m, rel) != NULL;
 }
 
-/* Whether a pinned key id is among the valid signers. */
-static bool pinned_signer(const struct agent_config *c, const struct stele_trust_result *tr)
+/* Whether a pinned key id is among the valid signers. Called locked. */
+static bool pinned_signer(const struct verifier *v, const struct stele_trust_result *tr)
 {
-	for (size_t i = 0; i < c->n_pins; i++)
+	for (size_t i = 0; i < v->n_pins; i++)
 		for (size_t j = 0; j < tr->n_signers; j++)
-			if (streq(c->pins[i], tr->signers[j]))
+			if (streq(v->pins[i], tr->signers[j]))
 				return true;
 	return false;
 }
 
-static int refuse(struct verifier *v, struct stele_loaded *l, const char *reason)
+/*
+ * Whether the pins accept l, a manifest the trust store accepted: then the
+ * state learns the image; else it becomes untrusted. Called locked.
+ */
+static bool pins_accept(struct verifier *v, const struct stele_loaded *l)
 {
+	char reason[512];
+
+	if (v->pins_from_cloud_file && cloud_file_in_image(v, l->manifest)) {
+		snprintf(reason, sizeof(reason),
+			 "%.300s holds trust.pin but ships in the image: pins from inside the "
+			 "image attest nothing",
+			 v->info->cloud_file);
+	} else if (v->n_pins && !pinned_signer(v, &l->trust)) {
+		snprintf(reason, sizeof(reason), "%s: signed, but by none of the %zu pinned keys",
+			 v->cfg->manifest, v->n_pins);
+	} else {
+		state_set_image(v->st, stele_manifest_name(l->manifest),
+				stele_manifest_version(l->manifest), l->digest,
+				(const char(*)[65])l->trust.signers, l->trust.n_signers,
+				v->n_pins > 0);
+		return true;
+	}
 	state_untrusted(v->st, reason);
-	stele_loaded_clear(l);
-	return -EKEYREJECTED;
+	return false;
 }
 
 static int load_trusted(struct verifier *v, struct stele_loaded *l)
@@ -105,6 +132,7 @@ static int load_trusted(struct verifier *v, struct stele_loaded *l)
 	const struct agent_config *c = v->cfg;
 	struct stele_trust *trust = NULL;
 	char reason[512];
+	bool ok;
 	int r;
 
 	r = stele_trust_load(c->trust, &trust);
@@ -116,21 +144,59 @@ static int load_trusted(struct verifier *v, struct stele_loaded *l)
 		state_untrusted(v->st, reason);
 		return r;
 	}
-	if (v->info->pins_from_cloud_file && cloud_file_in_image(v, l->manifest)) {
-		snprintf(reason, sizeof(reason),
-			 "%.300s holds trust.pin but ships in the image: pins from inside the "
-			 "image attest nothing",
-			 v->info->cloud_file);
-		return refuse(v, l, reason);
+	pthread_mutex_lock(&v->lock);
+	ok = pins_accept(v, l);
+	if (ok && l == &v->first)
+		v->first_ok = true;
+	pthread_mutex_unlock(&v->lock);
+	if (!ok) {
+		stele_loaded_clear(l);
+		return -EKEYREJECTED;
 	}
-	if (c->n_pins && !pinned_signer(c, &l->trust)) {
-		snprintf(reason, sizeof(reason), "%s: signed, but by none of the %zu pinned keys",
-			 c->manifest, c->n_pins);
-		return refuse(v, l, reason);
-	}
-	state_set_image(v->st, stele_manifest_name(l->manifest),
-			stele_manifest_version(l->manifest), l->digest,
-			(const char(*)[65])l->trust.signers, l->trust.n_signers, c->n_pins > 0);
+	return 0;
+}
+
+static void free_pins(char **pins, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(pins[i]);
+	free(pins);
+}
+
+static int copy_pins(char *const *from, size_t n, char ***out)
+{
+	char **pins = calloc(n ? n : 1, sizeof(*pins));
+
+	if (!pins)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (!(pins[i] = strdup(from[i]))) {
+			free_pins(pins, i);
+			return -ENOMEM;
+		}
+	*out = pins;
+	return 0;
+}
+
+int verifier_repin(struct verifier *v, char *const *pins, size_t n_pins, bool from_cloud_file)
+{
+	char **copy, **old;
+	size_t n_old;
+	int r = copy_pins(pins, n_pins, &copy);
+
+	if (r < 0)
+		return r;
+	pthread_mutex_lock(&v->lock);
+	old = v->pins;
+	n_old = v->n_pins;
+	v->pins = copy;
+	v->n_pins = n_pins;
+	v->pins_from_cloud_file = from_cloud_file;
+	/* Not loaded yet: the first load uses these pins. */
+	if (v->first_ok)
+		pins_accept(v, &v->first);
+	pthread_mutex_unlock(&v->lock);
+	free_pins(old, n_old);
 	return 0;
 }
 
@@ -309,6 +375,14 @@ int verifier_start(const struct agent_config *cfg, const struct agent_conf_info 
 	v->cfg = cfg;
 	v->info = info;
 	v->st = st;
+	pthread_mutex_init(&v->lock, NULL);
+	v->pins_from_cloud_file = info->pins_from_cloud_file;
+	v->n_pins = cfg->n_pins;
+	if (copy_pins(cfg->pins, cfg->n_pins, &v->pins) < 0) {
+		pthread_mutex_destroy(&v->lock);
+		free(v);
+		return -ENOMEM;
+	}
 	v->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	v->now_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	v->rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -337,6 +411,8 @@ fail:
 		close(v->stop_fd);
 	if (v->now_fd >= 0)
 		close(v->now_fd);
+	free_pins(v->pins, v->n_pins);
+	pthread_mutex_destroy(&v->lock);
 	free(v);
 	return r;
 }
@@ -361,6 +437,8 @@ bool verifier_stop(struct verifier *v)
 		close(v->rootfd);
 	close(v->stop_fd);
 	close(v->now_fd);
+	free_pins(v->pins, v->n_pins);
+	pthread_mutex_destroy(&v->lock);
 	free(v);
 	return true;
 }

@@ -22,6 +22,14 @@ int verifier_start(const struct agent_config *cfg, const struct agent_conf_info 
 		   struct state *st, struct verifier **out);
 
 /*
+ * New pins (trust.pin, read again at release; from_cloud_file: they came
+ * from cloud-init's file). A manifest already trusted is checked against
+ * them at once: the state then says pinned, or untrusted; otherwise the
+ * first load uses them. Returns 0 or -ENOMEM.
+ */
+int verifier_repin(struct verifier *v, char *const *pins, size_t n_pins, bool from_cloud_file);
+
+/*
  * Stops watching and the loop, waiting up to 2 s for a verification in
  * progress. Returns true and frees everything, or false when a
  * verification is still running: then nothing is freed and the process

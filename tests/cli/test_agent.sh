@@ -56,13 +56,17 @@ json_check 'j["state"] == "ready" and j["image"]["name"] == "demo" and j["image"
 json_check 'j["image"]["digest"] == a[0]' "$digest"
 json_check 'j["image"]["keys"] == [a[0]] and j["image"]["trust"] == "self-attested"' \
 	"$(keyid_of "$T/img/key.pub")"
-json_check 'j["verify"]["runs"] == 1 and j["verify"]["files"] == 2 and j["violations"] == []'
+# More runs than one only when the watch lost events (another test filling
+# the same filesystem): each run hashes both files.
+json_check 'j["verify"]["runs"] >= 1 and j["verify"]["files"] == 2 * j["verify"]["runs"]'
+json_check 'j["violations"] == []'
 
 case_begin "/metrics is Prometheus text with the state and the verification"
 curl -s --max-time 3 "http://127.0.0.1:$HP/metrics" >"$OUT"
 expect_stdout_contains 'stele_state{state="ready"} 1'
 expect_stdout_contains 'stele_state{state="drifted"} 0'
-expect_stdout_contains 'stele_verify_files_total 2'
+runs=$(awk '$1 == "stele_verifications_total" { print $2 }' "$OUT")
+expect_stdout_contains "stele_verify_files_total $((2 * ${runs:-0}))"
 expect_stdout_contains 'stele_image_info{name="demo",version="7"'
 expect_stdout_contains '# TYPE stele_verify_duration_seconds gauge'
 

@@ -18,9 +18,10 @@ version=$(sed -n 's/^project(stele VERSION \([0-9.]*\).*/\1/p' "$S/CMakeLists.tx
 DEB=$WORK/out/stele_${version}_$(dpkg --print-architecture).deb
 [ -f "$DEB" ] || fail "no $DEB"
 
-case_begin "the package holds the binary, the unit, the guards, the configuration and the trust store"
+case_begin "the package holds the binary, the units, the guards, the configuration and the trust store"
 dpkg-deb -c "$DEB" | awk '{print $6}' >"$T/contents"
 for path in ./usr/bin/stele ./lib/systemd/system/stele-agent.service \
+	./lib/systemd/system/stele-report.service \
 	./etc/apt/apt.conf.d/10stele-guard ./etc/dpkg/dpkg.cfg.d/stele-guard \
 	./etc/stele/agent.conf ./etc/stele/trusted.d/ \
 	./usr/share/doc/stele/copyright ./usr/share/doc/stele/changelog.gz \
@@ -45,7 +46,9 @@ for lib in libssl3 libarchive13 libjson-c5 libcurl4 libmicrohttpd12; do
 	grep -q "^Depends:.*$lib" "$T/ctl/control" || fail "Depends lacks $lib"
 done
 grep -q "^Version: $version\$" "$T/ctl/control" || fail "wrong Version"
-grep -q "deb-systemd-helper enable 'stele-agent.service'" "$T/ctl/postinst" || fail "postinst does not enable the unit"
+grep -q 'for unit in stele-agent.service stele-report.service; do' "$T/ctl/postinst" &&
+	grep -q 'deb-systemd-helper enable "$unit"' "$T/ctl/postinst" ||
+	fail "postinst does not enable both units"
 grep -q 'systemctl.*start\|deb-systemd-invoke start' "$T/ctl/postinst" && fail "postinst starts the agent"
 for s in postinst prerm postrm; do
 	[ -x "$T/ctl/$s" ] || fail "$s is not executable"
