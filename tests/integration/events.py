@@ -4,14 +4,15 @@
 
 Usage (exit 0 for yes, 1 for no):
   events.py LOG --has INSTANCE STATE
-      an event of INSTANCE in STATE was delivered
+      an event of INSTANCE in STATE was delivered (STATE may list
+      alternatives: "drifted|replacing")
   events.py LOG --never INSTANCE STATE
       no event of INSTANCE in STATE was delivered
   events.py LOG --check-ready INSTANCE NAME VERSION DIGEST
       INSTANCE's ready event is pinned and names image NAME, VERSION and
       the manifest DIGEST ("sha256:HEX" or HEX)
   events.py LOG --check-violation INSTANCE STATE PATH
-      INSTANCE's event in STATE lists a violation at PATH
+      INSTANCE's first event in STATE lists a violation at PATH
   events.py LOG --show INSTANCE
       prints INSTANCE's events, one line each
 """
@@ -36,8 +37,10 @@ def delivered(log, instance):
     return out
 
 
-def first(events, state):
-    return next((e for e in events if e.get("state") == state), None)
+def first(events, states):
+    """The first event in one of states ("drifted|replacing")."""
+    want = states.split("|")
+    return next((e for e in events if e.get("state") in want), None)
 
 
 def check_ready(events, name, version, digest):
