@@ -35,7 +35,8 @@
 
 #define AGENT_DRAIN_MS 3000 /* time the reporters get to flush at stop */
 
-#define MARKER "replacing" /* under state_dir: this instance is being replaced */
+#define MARKER	 "replacing" /* under state_dir: this instance is being replaced */
+#define SEQ_FILE "seq"	     /* under state_dir: the last event's sequence number */
 
 /* Makes state_dir (one level) if it is missing. */
 static int make_state_dir(const struct agent *a)
@@ -82,6 +83,45 @@ static void write_marker(struct agent *a, const char *reason)
 		return;
 	if (make_state_dir(a) == 0)
 		file_write_atomic(path, reason, strlen(reason), 0644);
+}
+
+/*
+ * Sequence numbers go on across restarts of the agent on this instance (the
+ * file lives as long as state_dir, /run/stele: until the next boot), so a
+ * control plane that orders by seq does not take a restarted agent's
+ * events for old ones.
+ */
+static uint64_t load_seq(const struct agent *a)
+{
+	char path[4200], buf[32];
+	_cleanup_close_ int fd = -1;
+	unsigned long long v;
+	char *end;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "%s/" SEQ_FILE, a->cfg.state_dir);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	errno = 0;
+	v = strtoull(buf, &end, 10);
+	if (n <= 0 || errno || end == buf || (*end && *end != '\n')) {
+		agent_log(LOG_WARNING, "%s: not a sequence number; starting at 1", path);
+		return 0;
+	}
+	return v;
+}
+
+static void save_seq(const struct agent *a, uint64_t seq)
+{
+	char path[4200], buf[32];
+	int n = snprintf(buf, sizeof(buf), "%" PRIu64 "\n", seq);
+
+	snprintf(path, sizeof(path), "%s/" SEQ_FILE, a->cfg.state_dir);
+	if (make_state_dir(a) == 0 && file_write_atomic(path, buf, (size_t)n, 0644) < 0)
+		agent_log(LOG_WARNING, "%s: cannot record the sequence number", path);
 }
 
 static void arm_poweroff(struct agent *a)
@@ -133,6 +173,7 @@ static void on_event(void *ctx, struct agent_event *ev)
 
 	/* ev is NULL when only the reason changed: systemd's STATUS= still shows it. */
 	if (ev) {
+		save_seq(a, ev->seq);
 		for (size_t i = 0; i < a->n_reporters; i++)
 			reporter_push(a->reporters[i], ev);
 		log_event(ev);
@@ -300,6 +341,7 @@ int agent_start(struct agent *a)
 	r = state_new(a->instance_id, &a->cfg, &a->st);
 	if (r < 0)
 		return r;
+	state_set_seq(a->st, load_seq(a));
 	if (a->cfg.report_after_file)
 		r = arm_release(a);
 	else

@@ -416,6 +416,13 @@ void state_set_image(struct state *st, const char *name, uint64_t version, const
 	pthread_mutex_unlock(&st->lock);
 }
 
+void state_set_seq(struct state *st, uint64_t seq)
+{
+	pthread_mutex_lock(&st->lock);
+	st->seq = seq;
+	pthread_mutex_unlock(&st->lock);
+}
+
 void state_hold(struct state *st)
 {
 	pthread_mutex_lock(&st->lock);

@@ -37,6 +37,9 @@ void state_add_reporter(struct state *st, struct reporter *r);
 void state_set_image(struct state *st, const char *name, uint64_t version, const char *digest,
 		     const char (*keyids)[65], size_t n_keyids, bool pinned);
 
+/* The sequence number the last event had (the next one gets seq + 1). */
+void state_set_seq(struct state *st, uint64_t seq);
+
 /*
  * Holds every event from now until state_release(): the instance is never
  * ready meanwhile (verified, it is waiting), and changes only reach the

@@ -80,6 +80,20 @@ status
 json_check 'j["reports_held"] is False'
 stop_pid "$AGENT_PID"
 
+case_begin "an agent restarted on the instance goes on with the sequence numbers"
+held a1 --webhook.url "$URL" --instance_id held-1
+wait_until 10 has_events held-1 2 || fail "no event from the restarted agent"
+events held-1
+json_check 'j[1]["seq"] == 2 and j[1]["state"] == "ready" and j[1]["id"] != j[0]["id"]'
+stop_pid "$AGENT_PID"
+printf 'garbage\n' >"$T/state.a1/seq"
+held a1 --webhook.url "$URL" --instance_id held-1
+wait_until 10 has_events held-1 3 || fail "no event after a bad seq file"
+events held-1
+json_check 'j[2]["seq"] == 1'
+grep -q 'not a sequence number' "$T/a1.err" || fail "the bad seq file is not named"
+stop_pid "$AGENT_PID"
+
 case_begin "at release cloud-init's file is read: pin, instance id and webhook from it"
 held a2
 wait_until 10 state_is "$HP" waiting || fail "not waiting: $(agent_state "$HP")"
