@@ -5,7 +5,7 @@
 # RPM spec, checks the Packer template's syntax as far as python3 can, and
 # parses the cloud-config example.
 #
-# Needs dpkg-dev (dpkg-shlibdeps), lintian, rpm (rpmspec) and python3-yaml;
+# Needs dpkg-dev (dpkg-shlibdeps), lintian, rpm (rpmspec, rpmbuild) and python3-yaml;
 # without one, its case is skipped (a failure in CI).
 . "$(dirname "$0")/lib.sh"
 
@@ -72,6 +72,40 @@ if command -v rpmspec >/dev/null; then
 	expect_stdout_contains "Version:        $version"
 else
 	skip "rpmspec" "rpm is not installed"
+fi
+
+case_begin "rpmbuild builds the RPM: binary, both units, configuration, cloud-init drop-in, dnf guard"
+if ! command -v rpmbuild >/dev/null; then
+	skip "rpmbuild" "rpm is not installed"
+elif ! git -C "$S" ls-files --error-unmatch CMakeLists.txt >/dev/null 2>&1; then
+	skip "rpmbuild" "the source tree is not a git checkout (no file list for the tarball)"
+else
+	mkdir -p "$T/rpm/SOURCES"
+	# The tracked files as they are now, as the spec's Source0.
+	(cd "$S" && git ls-files -z | tar --null -T - --transform "s,^,stele-$version/," \
+		-czf "$T/rpm/SOURCES/stele-$version.tar.gz")
+	# --nodeps: the BuildRequires name Fedora's packages, not Debian's.
+	expect_exit 0 rpmbuild -bb --nodeps --define "_topdir $T/rpm" "$S/packaging/rpm/stele.spec"
+	rpm=$(ls "$T"/rpm/RPMS/*/stele-"$version"-*.rpm 2>/dev/null | head -n 1)
+	if [ -z "$rpm" ]; then
+		fail "no RPM built: $(tail -5 "$ERR")"
+	else
+		rpm -qlp "$rpm" >"$T/rpm.list"
+		for path in /usr/bin/stele /usr/lib/systemd/system/stele-agent.service \
+			/usr/lib/systemd/system/stele-report.service /etc/stele/agent.conf \
+			/etc/stele/trusted.d /etc/cloud/cloud.cfg.d/90-stele.cfg \
+			/etc/dnf/plugins/stele_guard.conf; do
+			grep -qxF -- "$path" "$T/rpm.list" || fail "the RPM lacks $path"
+		done
+		grep -q 'site-packages/dnf-plugins/stele_guard.py$' "$T/rpm.list" ||
+			fail "the RPM lacks the dnf plugin"
+		grep -q '/etc/apt\|/etc/dpkg' "$T/rpm.list" && fail "the RPM holds the apt or dpkg hooks"
+		rpm -qp --configfiles "$rpm" >"$T/rpm.conf"
+		grep -qxF /etc/stele/agent.conf "$T/rpm.conf" || fail "agent.conf is not a config file"
+		rpm -qp --scripts "$rpm" >"$T/rpm.scripts"
+		grep -q 'enable stele-agent.service stele-report.service' "$T/rpm.scripts" ||
+			fail "%post does not enable both units"
+	fi
 fi
 
 case_begin "the Packer template is balanced HCL and seals last"
