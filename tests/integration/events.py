@@ -15,6 +15,8 @@ Usage (exit 0 for yes, 1 for no):
       INSTANCE's first event in STATE lists a violation at PATH
   events.py LOG --show INSTANCE
       prints INSTANCE's events, one line each
+  events.py LOG --text PATH
+      prints the text bodies POSTed to PATH (exit 1 when there is none)
 """
 
 import json
@@ -32,6 +34,20 @@ def delivered(log, instance):
                 if rec.get("status") == 200 and isinstance(body, dict) \
                         and body.get("instance_id") == instance:
                     out.append(body)
+    except FileNotFoundError:
+        pass
+    return out
+
+
+def texts(log, path):
+    """The bodies POSTed to path that are not JSON objects."""
+    out = []
+    try:
+        with open(log, encoding="utf-8") as f:
+            for line in f:
+                rec = json.loads(line)
+                if rec.get("path") == path and isinstance(rec.get("body"), str):
+                    out.append(rec["body"])
     except FileNotFoundError:
         pass
     return out
@@ -70,6 +86,10 @@ def main(argv):
     if len(argv) < 4:
         sys.exit(__doc__)
     log, what, instance, args = argv[1], argv[2], argv[3], argv[4:]
+    if what == "--text":
+        bodies = texts(log, instance)
+        sys.stdout.write("".join(bodies))
+        return 0 if bodies else 1
     events = delivered(log, instance)
     if what == "--has":
         return 0 if first(events, args[0]) else 1
