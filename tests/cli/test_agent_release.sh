@@ -37,18 +37,7 @@ held() {
 
 # events INSTANCE: the bodies of INSTANCE's delivered events, a JSON list in $OUT.
 events() {
-	python3 - "$T/recv.log" "$1" >"$OUT" <<'PY'
-import json, sys
-out = []
-try:
-    for line in open(sys.argv[1]):
-        r = json.loads(line)
-        if r["status"] == 200 and r["body"].get("instance_id") == sys.argv[2]:
-            out.append(r["body"])
-except FileNotFoundError:
-    pass
-print(json.dumps(out))
-PY
+	python3 "$STELE_SOURCE/tests/integration/events.py" "$T/recv.log" --json "$1" >"$OUT"
 }
 n_events() {
 	events "$1"

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Questions about what receiver.py logged, for scripts/e2e-boot.
+"""Questions about what receiver.py logged, for scripts/e2e-boot and the tests.
 
 Usage (exit 0 for yes, 1 for no):
   events.py LOG --has INSTANCE STATE
@@ -15,6 +15,8 @@ Usage (exit 0 for yes, 1 for no):
       INSTANCE's first event in STATE lists a violation at PATH
   events.py LOG --show INSTANCE
       prints INSTANCE's events, one line each
+  events.py LOG --json INSTANCE
+      prints INSTANCE's delivered events as one JSON list
   events.py LOG --text PATH
       prints the text bodies POSTed to PATH (exit 1 when there is none)
 """
@@ -95,6 +97,9 @@ def main(argv):
         return 0 if first(events, args[0]) else 1
     if what == "--never":
         return 1 if first(events, args[0]) else 0
+    if what == "--json":
+        print(json.dumps(events))
+        return 0
     if what == "--show":
         for e in events:
             print("  event %s: %-9s %s" % (e.get("seq"), e.get("state"), e.get("reason")))
