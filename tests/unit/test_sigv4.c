@@ -13,7 +13,7 @@
 #include "testutil.h"
 #include "util.h"
 
-#define SUITE_DIR  STELE_SHARED_DIR "/testdata/aws-sigv4-test-suite"
+#define SUITE_DIR  STELE_SOURCE_DIR "/tests/data/aws-sigv4-test-suite"
 #define MAX_HEADER 32
 
 /*
