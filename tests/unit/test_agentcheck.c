@@ -17,7 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agentcheck.h"
+#include "health/agentcheck.h"
 
 static pthread_mutex_t line_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gate_cond = PTHREAD_COND_INITIALIZER;

@@ -13,10 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "aws.h"
-#include "event.h"
-#include "http.h"
-#include "reporter.h"
+#include "reporters/aws.h"
+#include "state/event.h"
+#include "util/http.h"
+#include "reporters/reporter.h"
 #include "testutil.h"
 #include "util.h"
 

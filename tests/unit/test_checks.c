@@ -19,9 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "checks.h"
-#include "http.h"
-#include "netaddr.h"
+#include "health/checks.h"
+#include "util/http.h"
+#include "util/netaddr.h"
 
 static char *dir;
 static char counter_path[4096]; /* the plan's run counter, read from check threads */

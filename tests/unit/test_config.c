@@ -10,7 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "config.h"
+#include "config/config.h"
 
 #define PIN1 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define PIN2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"

@@ -19,10 +19,10 @@
 #include <unistd.h>
 
 #include "b64.h"
-#include "config.h"
-#include "http.h"
+#include "config/config.h"
+#include "util/http.h"
 #include "log.h"
-#include "reporter.h"
+#include "reporters/reporter.h"
 #include "util.h"
 
 #define ETCD_BIN "/usr/bin/etcd"

@@ -2,7 +2,7 @@
 /* The HTTP client's helpers: URLs as they may be logged. */
 #include "testutil.h"
 
-#include "http.h"
+#include "util/http.h"
 
 static void test_url_for_log(void **state)
 {

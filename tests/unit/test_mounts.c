@@ -18,8 +18,8 @@
 #include "exclude.h"
 #include "log.h"
 #include "manifest.h"
-#include "mountinfo.h"
-#include "mounts.h"
+#include "watch/mountinfo.h"
+#include "watch/mounts.h"
 
 /* Ignored by binds and remounts; NULL upsets valgrind before 3.20. */
 #define NO_FSTYPE "none"

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
-#include "reporter.h"
+#include "reporters/reporter.h"
 #include "util.h"
 
 #define MAX_SEEN 2048

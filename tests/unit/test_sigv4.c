@@ -9,7 +9,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "sigv4.h"
+#include "reporters/sigv4.h"
 #include "testutil.h"
 #include "util.h"
 

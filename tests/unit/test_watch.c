@@ -22,7 +22,7 @@
 #include "log.h"
 #include "manifest.h"
 #include "verify.h"
-#include "watch.h"
+#include "watch/watch.h"
 
 #define MAX_SEEN      4096
 #define WAIT_MS	      1000

@@ -19,10 +19,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "config.h"
-#include "http.h"
+#include "config/config.h"
+#include "util/http.h"
 #include "log.h"
-#include "reporter.h"
+#include "reporters/reporter.h"
 #include "util.h"
 
 #define RECEIVER STELE_SOURCE_DIR "/tests/integration/receiver.py"

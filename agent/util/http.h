@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* One HTTP(S) request through libcurl, with limits on everything. */
+#ifndef STELE_HTTP_H
+#define STELE_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config/config.h"
+
+struct http_request {
+	const char *method;	    /* "GET", "POST", "PUT"... */
+	const char *url;	    /* http:// or https:// only; redirects are not followed */
+	const char *const *headers; /* "Name: value", NULL-terminated; may be NULL */
+	const char *body;	    /* may be NULL */
+	size_t body_len;
+	uint64_t timeout_ms;	      /* whole request; 0 means 10 s */
+	const struct tls_config *tls; /* may be NULL */
+	size_t max_response;	      /* response body cap; 0 means 1 MiB */
+};
+
+struct http_response {
+	long status; /* HTTP status */
+	char *body;  /* NUL-terminated, owned; "" when empty */
+	size_t len;
+	bool truncated;	 /* the body was longer than the cap, and was cut */
+	char error[256]; /* why, when http_do fails */
+};
+
+/* Once per process, before any thread uses http_do. */
+int http_global_init(void);
+
+/*
+ * Makes every request in flight, and every later one, fail at once with
+ * -ECANCELED: for a process that stops and has waited long enough.
+ */
+void http_abort_all(void);
+
+/*
+ * Performs req. Returns 0 when a response arrived (whatever its status),
+ * else a negative errno with resp->error set (connect, timeout, TLS). Clear resp with
+ * http_response_clear either way.
+ */
+int http_do(const struct http_request *req, struct http_response *resp);
+void http_response_clear(struct http_response *resp);
+
+/*
+ * url as it may be logged: scheme, host, port and path, without user
+ * information, query or fragment (where credentials travel). Cut to len.
+ */
+void http_url_for_log(const char *url, char *buf, size_t len);
+
+#endif
