@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "buf.h"
-#include "log.h"
+#include "err.h"
 #include "manifest_internal.h"
 #include "mtree.h"
 #include "util.h"

@@ -13,8 +13,9 @@
 #include <unistd.h>
 
 #include "b64.h"
+#include "err.h"
 #include "envelope_scan.h"
-#include "log.h"
+#include "utf8.h"
 #include "util.h"
 
 struct stele_envelope {
@@ -27,89 +28,8 @@ struct stele_envelope {
 	size_t n_sigs;
 };
 
-#define PAE_TAG "DSSEv1 "
-/* Longest decimal size_t. */
-#define DEC_MAX 20
 /* Bytes read from the fd, and handed to json-c, at a time. */
 #define CHUNK ((size_t)64 << 10)
-
-/*
- * Writes "DSSEv1 LEN(type) type LEN(body) " so that it ends right before end,
- * and returns its length; the room before end must hold stele_pae_head_max(tlen).
- */
-static size_t pae_prefix(const char *type, size_t body_len, uint8_t *end)
-{
-	char a[DEC_MAX + 1], b[DEC_MAX + 1];
-	size_t tlen = strlen(type);
-	size_t alen = (size_t)snprintf(a, sizeof(a), "%zu", tlen);
-	size_t blen = (size_t)snprintf(b, sizeof(b), "%zu", body_len);
-	size_t n = strlen(PAE_TAG) + alen + 1 + tlen + 1 + blen + 1;
-	uint8_t *p = end - n;
-
-	memcpy(p, PAE_TAG, strlen(PAE_TAG));
-	p += strlen(PAE_TAG);
-	memcpy(p, a, alen);
-	p += alen;
-	*p++ = ' ';
-	memcpy(p, type, tlen);
-	p += tlen;
-	*p++ = ' ';
-	memcpy(p, b, blen);
-	p += blen;
-	*p = ' ';
-	return n;
-}
-
-/* Room pae_prefix() may need for a type of tlen bytes, or 0 on overflow. */
-size_t stele_pae_head_max(size_t tlen)
-{
-	size_t fixed = strlen(PAE_TAG) + 2 * DEC_MAX + 3;
-
-	return tlen > SIZE_MAX - fixed ? 0 : tlen + fixed;
-}
-
-/*
- * For a UTF-8 lead byte c >= 0x80: how many continuation bytes follow, and the
- * range of the first one (no overlong forms, no surrogates, nothing past
- * U+10FFFF, RFC 3629); 0 if c cannot start a character.
- */
-unsigned stele_utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi)
-{
-	*lo = c == 0xe0 ? 0xa0 : c == 0xf0 ? 0x90 : 0x80;
-	*hi = c == 0xed ? 0x9f : c == 0xf4 ? 0x8f : 0xbf;
-	if (c >= 0xc2 && c <= 0xdf)
-		return 1;
-	if (c >= 0xe0 && c <= 0xef)
-		return 2;
-	if (c >= 0xf0 && c <= 0xf4)
-		return 3;
-	return 0;
-}
-
-/* Is s (n bytes) well-formed UTF-8 without NUL? */
-static bool utf8_valid(const char *str, size_t n)
-{
-	const unsigned char *s = (const unsigned char *)str;
-
-	for (size_t i = 0; i < n;) {
-		unsigned char c = s[i++], lo, hi;
-		unsigned need;
-
-		if (c == 0)
-			return false;
-		if (c < 0x80)
-			continue;
-		need = stele_utf8_lead(c, &lo, &hi);
-		if (!need)
-			return false;
-		for (; need; need--, lo = 0x80, hi = 0xbf) {
-			if (i >= n || s[i] < lo || s[i] > hi)
-				return false;
-			i++;
-		}
-	}
-	return true;
-}
 
 /* ---- the envelope object ---- */
 
@@ -151,7 +71,8 @@ int stele_envelope_new(const char *payload_type, const uint8_t *payload, size_t 
 {
 	struct stele_envelope *env;
 
-	if (!payload_type || (!payload && len) || !utf8_valid(payload_type, strlen(payload_type)))
+	if (!payload_type || (!payload && len) ||
+	    !stele_utf8_valid(payload_type, strlen(payload_type)))
 		return -EINVAL;
 	env = envelope_alloc(payload_type, len);
 	if (!env)
@@ -169,7 +90,7 @@ int stele_envelope_add_signature(struct stele_envelope *env, const char *keyid, 
 
 	if (!keyid)
 		keyid = "";
-	if (!sig || !sig_len || !utf8_valid(keyid, strlen(keyid)))
+	if (!sig || !sig_len || !stele_utf8_valid(keyid, strlen(keyid)))
 		return -EINVAL;
 	/* Never build an envelope that stele_envelope_parse() would refuse. */
 	if (env->n_sigs >= STELE_ENVELOPE_MAX_SIGS)
@@ -217,30 +138,10 @@ const struct stele_signature *stele_envelope_signature(const struct stele_envelo
 int stele_envelope_pae(struct stele_envelope *env, const uint8_t **pae, size_t *len)
 {
 	/* The prefix goes into the room left in front of the payload. */
-	size_t n = pae_prefix(env->payload_type, env->payload_len, env->buf + env->head);
+	size_t n = stele_pae_prefix(env->payload_type, env->payload_len, env->buf + env->head);
 
 	*pae = env->buf + env->head - n;
 	*len = n + env->payload_len;
-	return 0;
-}
-
-int stele_pae(const char *type, const uint8_t *body, size_t len, uint8_t **out, size_t *out_len)
-{
-	size_t head = stele_pae_head_max(strlen(type)), n;
-	uint8_t *buf;
-
-	if (!head || len > SIZE_MAX - head)
-		return -EOVERFLOW;
-	buf = malloc(head + len);
-	if (!buf)
-		return -ENOMEM;
-	n = pae_prefix(type, len, buf + head);
-	/* Slide the prefix to the front; the body follows it. */
-	memmove(buf, buf + head - n, n);
-	if (len)
-		memcpy(buf + n, body, len);
-	*out = buf;
-	*out_len = n + len;
 	return 0;
 }
 

@@ -1,25 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* DSSE envelopes: parse, serialize, and the pre-authentication encoding. */
+/* DSSE envelopes: parse, serialize, and the PAE (what reads one is in stele.h). */
 #ifndef STELE_ENVELOPE_H
 #define STELE_ENVELOPE_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#define STELE_PAYLOAD_TYPE "application/vnd.stele.manifest.v1+mtree"
+#include "stele.h"
 
 /* Largest envelope file read, in bytes. */
 #define STELE_ENVELOPE_MAX ((size_t)512 << 20)
-/* Most signatures one envelope may carry. */
-#define STELE_ENVELOPE_MAX_SIGS 64
-
-struct stele_signature {
-	char *keyid; /* lowercase hex as found in the envelope; may be "" */
-	uint8_t *sig;
-	size_t sig_len;
-};
-
-struct stele_envelope;
 
 /*
  * Reads a DSSE envelope from fd (read to end of file, at most
@@ -46,12 +36,6 @@ int stele_envelope_new(const char *payload_type, const uint8_t *payload, size_t 
 int stele_envelope_add_signature(struct stele_envelope *env, const char *keyid, const uint8_t *sig,
 				 size_t sig_len);
 
-const char *stele_envelope_payload_type(const struct stele_envelope *env);
-/* The decoded payload; owned by the envelope. */
-const uint8_t *stele_envelope_payload(const struct stele_envelope *env, size_t *len);
-size_t stele_envelope_n_signatures(const struct stele_envelope *env);
-const struct stele_signature *stele_envelope_signature(const struct stele_envelope *env, size_t i);
-
 /*
  * The bytes that are signed: DSSE's PAE,
  * "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body, LEN in ASCII decimal.
@@ -64,11 +48,18 @@ int stele_envelope_pae(struct stele_envelope *env, const uint8_t **pae, size_t *
 int stele_pae(const char *type, const uint8_t *body, size_t len, uint8_t **out, size_t *out_len);
 
 /*
+ * Writes "DSSEv1 LEN(type) type LEN(body) " so that it ends right before end,
+ * and returns its length; the room before end must hold stele_pae_head_max(tlen).
+ */
+size_t stele_pae_prefix(const char *type, size_t body_len, uint8_t *end);
+
+/* Room the PAE prefix may need for a type of tlen bytes, or 0 on overflow. */
+size_t stele_pae_head_max(size_t tlen);
+
+/*
  * Serializes as compact JSON with a trailing newline, members in the order
  * payloadType, payload, signatures. *out is NUL-terminated; caller frees.
  */
 int stele_envelope_serialize(const struct stele_envelope *env, char **out, size_t *len);
-
-void stele_envelope_free(struct stele_envelope *env);
 
 #endif

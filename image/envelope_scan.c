@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "envelope_scan.h"
+#include "utf8.h"
 #include "util.h"
 
 /*

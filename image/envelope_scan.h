@@ -86,13 +86,4 @@ struct scanner {
  */
 bool stele_envelope_scan(struct scanner *s, const unsigned char *p, size_t n, size_t *used);
 
-/* Room the PAE prefix may need for a type of tlen bytes, or 0 on overflow. */
-size_t stele_pae_head_max(size_t tlen);
-
-/*
- * For a UTF-8 lead byte c >= 0x80: how many continuation bytes follow, and the
- * range of the first one; 0 if c cannot start a character.
- */
-unsigned stele_utf8_lead(unsigned char c, unsigned char *lo, unsigned char *hi);
-
 #endif

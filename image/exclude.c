@@ -234,6 +234,43 @@ bool stele_exclude_match(const struct stele_exclude *ex, const char *path, unsig
 	return false;
 }
 
+/* Is the NUL-terminated scratch copy path, or a directory above it, excluded? */
+static bool covers(const struct stele_exclude *ex, char *path)
+{
+	unsigned depth = 0;
+
+	for (char *s = path + 1; *s; s++) {
+		bool hit;
+
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		hit = depth && stele_exclude_match(ex, path, depth);
+		*s = '/';
+		if (hit)
+			return true;
+		depth++;
+	}
+	return depth && stele_exclude_match(ex, path, depth);
+}
+
+bool stele_exclude_covers(const struct stele_exclude *ex, const char *rel)
+{
+	char stack[STELE_PATH_MAX + 2];
+	size_t len = strlen(rel);
+	char *copy = len < sizeof(stack) ? stack : malloc(len + 1);
+	bool hit;
+
+	/* Without memory, not excluded: the caller looks at the path, which fails closed. */
+	if (!copy)
+		return false;
+	memcpy(copy, rel, len + 1);
+	hit = covers(ex, copy);
+	if (copy != stack)
+		free(copy);
+	return hit;
+}
+
 /* Do the first depth components of p match path? */
 static bool prefix_matches(const struct pattern *p, const char *path, unsigned depth)
 {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* SHA-256 of files on worker threads: large files streamed, small ones batched. */
 #include "hash.h"
+#include "stele.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -55,7 +55,4 @@ void stele_hashpool_free(struct stele_hashpool *pool);
  */
 int stele_sha256_fd(int fd, uint8_t *buf, size_t bufsize, uint8_t digest[32], uint64_t *bytes);
 
-/* Number of online processors, at least 1. */
-unsigned stele_ncpus(void);
-
 #endif

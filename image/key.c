@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Ed25519 and ECDSA P-256 keys: load, generate, write, sign and verify. */
-#include "key.h"
+#include "stele.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -24,7 +24,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509.h>
 
-#include "log.h"
+#include "err.h"
 #include "util.h"
 
 /* A key file is a few hundred bytes; anything this big is not one. */

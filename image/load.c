@@ -1,26 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Loading a manifest in the order trust demands. */
+/* Loading a manifest in the order trust demands, and saving a signed one. */
 #include "load.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "envelope.h"
-#include "log.h"
+#include "err.h"
+#include "fileio.h"
+#include "hex.h"
+#include "manifest.h"
 #include "timefmt.h"
 #include "util.h"
-
-static void hex_digest(const uint8_t *p, size_t n, char out[65])
-{
-	uint8_t md[32];
-
-	SHA256(p, n, md);
-	for (int i = 0; i < 32; i++)
-		snprintf(out + 2 * i, 3, "%02x", md[i]);
-}
 
 static int read_envelope(const char *path, struct stele_envelope **env)
 {
@@ -41,6 +35,7 @@ static int parse_payload(const char *path, struct stele_envelope *env, struct st
 {
 	const uint8_t *payload;
 	size_t len;
+	int r;
 
 	if (!streq(stele_envelope_payload_type(env), STELE_PAYLOAD_TYPE)) {
 		stele_err("%s: payload type '%s' is not a stele manifest", path,
@@ -48,12 +43,12 @@ static int parse_payload(const char *path, struct stele_envelope *env, struct st
 		return -EBADMSG;
 	}
 	payload = stele_envelope_payload(env, &len);
-	hex_digest(payload, len, digest);
-	return stele_manifest_parse((const char *)payload, len, path, m);
+	r = stele_sha256_hex(payload, len, digest);
+	return r < 0 ? r : stele_manifest_parse((const char *)payload, len, path, m);
 }
 
-int stele_load(const char *path, const struct stele_trust *trust, size_t threshold, int64_t now,
-	       struct stele_loaded *out)
+static int load(const char *path, const struct stele_trust *trust, size_t threshold, int64_t now,
+		struct stele_loaded *out)
 {
 	struct stele_envelope *env = NULL;
 	struct stele_loaded l = {0};
@@ -78,6 +73,27 @@ int stele_load(const char *path, const struct stele_trust *trust, size_t thresho
 	return 0;
 }
 
+int stele_load(const char *path, const struct stele_trust *trust, size_t threshold, int64_t now,
+	       struct stele_loaded *out, struct stele_error *err)
+{
+	struct stele_error *before = stele_err_capture(err);
+
+	return stele_err_release(before, err, load(path, trust, threshold, now, out));
+}
+
+int stele_load_trusted(const char *path, const char *trust_path, size_t threshold, int64_t now,
+		       struct stele_loaded *out, struct stele_error *err)
+{
+	struct stele_error *before = stele_err_capture(err);
+	struct stele_trust *trust = NULL;
+	int r = stele_trust_load(trust_path, &trust);
+
+	if (r == 0)
+		r = load(path, trust, threshold, now, out);
+	stele_trust_free(trust);
+	return stele_err_release(before, err, r);
+}
+
 int stele_load_unverified(const char *path, struct stele_envelope **env, struct stele_manifest **m,
 			  char digest[65])
 {
@@ -98,4 +114,52 @@ void stele_loaded_clear(struct stele_loaded *l)
 {
 	stele_manifest_free(l->manifest);
 	l->manifest = NULL;
+}
+
+int stele_manifest_sign(const struct stele_manifest *m, struct stele_key *const *keys, size_t n,
+			char **out, size_t *len)
+{
+	_cleanup_free_ char *payload = NULL;
+	struct stele_envelope *env = NULL;
+	const uint8_t *pae;
+	size_t payload_len, pae_len;
+	int r = stele_manifest_write(m, &payload, &payload_len);
+
+	if (r == 0)
+		r = stele_envelope_new(STELE_PAYLOAD_TYPE, (const uint8_t *)payload, payload_len,
+				       &env);
+	if (r == 0)
+		r = stele_envelope_pae(env, &pae, &pae_len);
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		_cleanup_free_ uint8_t *sig = NULL;
+		size_t sig_len;
+
+		r = stele_key_sign(keys[i], pae, pae_len, &sig, &sig_len);
+		if (r == 0)
+			r = stele_envelope_add_signature(env, stele_key_id(keys[i]), sig, sig_len);
+	}
+	if (r == 0)
+		r = stele_envelope_serialize(env, out, len);
+	stele_envelope_free(env);
+	return r;
+}
+
+int stele_save(const char *path, const struct stele_manifest *m, struct stele_key *const *keys,
+	       size_t n)
+{
+	_cleanup_free_ char *envelope = NULL;
+	size_t len;
+	int r;
+
+	if (!n) {
+		stele_err("%s: a manifest needs at least one signing key", path);
+		return -EINVAL;
+	}
+	r = stele_manifest_sign(m, keys, n, &envelope, &len);
+	if (r == 0) {
+		r = stele_write_atomic(path, envelope, len, 0644);
+		if (r < 0)
+			stele_err("%s: %s", path, strerror(-r));
+	}
+	return r;
 }

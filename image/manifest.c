@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "log.h"
+#include "err.h"
 #include "manifest_internal.h"
 #include "util.h"
 

@@ -6,14 +6,13 @@
 #include <stddef.h>
 
 #include "buf.h"
+#include "stele.h"
 
 /*
  * Longest line accepted in a payload, in bytes without the newline: what
  * bsdtar reads (its 65536-byte line buffer holds the newline and a NUL).
  */
 #define STELE_MTREE_LINE_MAX 65534
-/* Longest decoded path or link target. */
-#define STELE_PATH_MAX 4096
 
 /*
  * Appends s encoded the way mtree tools decode it (strunvis): printable ASCII

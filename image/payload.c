@@ -8,7 +8,7 @@
 
 #include "b64.h"
 #include "buf.h"
-#include "log.h"
+#include "err.h"
 #include "manifest_internal.h"
 #include "mtree.h"
 #include "timefmt.h"

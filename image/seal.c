@@ -7,7 +7,7 @@
 
 #include "archive_source.h"
 #include "hash.h"
-#include "log.h"
+#include "err.h"
 #include "manifest_internal.h"
 #include "util.h"
 #include "verify.h"

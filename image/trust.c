@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The trust store: trusted public keys, and counting signatures against a threshold. */
-#include "trust.h"
+#include "envelope.h"
 
 #include <assert.h>
 #include <dirent.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "buf.h"
-#include "log.h"
+#include "err.h"
 #include "util.h"
 
 /* Caps: a trust store holds a handful of keys, a key file a few hundred bytes. */

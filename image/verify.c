@@ -4,12 +4,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "archive_source.h"
 #include "hash.h"
-#include "log.h"
+#include "err.h"
 #include "util.h"
 #include "walk.h"
 
@@ -26,6 +27,28 @@ const char *stele_diff_kind_name(unsigned bit)
 		if (bit == 1u << i)
 			return kind_names[i];
 	return "unknown";
+}
+
+const char *stele_diff_kinds(unsigned kinds, char *buf, size_t len)
+{
+	size_t o = 0;
+
+	if (!len)
+		return buf;
+	buf[0] = '\0';
+	for (unsigned i = 0; i < ARRAY_SIZE(kind_names); i++) {
+		int n;
+
+		if (!(kinds & (1u << i)))
+			continue;
+		n = snprintf(buf + o, len - o, "%s%s", o ? "," : "", kind_names[i]);
+		if (n < 0 || (size_t)n >= len - o) {
+			buf[o] = '\0';
+			break;
+		}
+		o += (size_t)n;
+	}
+	return buf;
 }
 
 static bool same_xattrs(const struct stele_entry *a, const struct stele_entry *b)
@@ -354,8 +377,8 @@ static int verifier_finish(struct verifier *v, int r, struct stele_report **out)
 static const struct stele_walk_ops verify_ops = {
     .entry = on_entry, .mount = on_mount, .error = on_error};
 
-int stele_verify_tree_opts(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
-			   const struct stele_verify_opts *o, struct stele_report **out)
+int stele_verify_tree_ex(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
+			 const struct stele_verify_opts *o, struct stele_report **out)
 {
 	const struct stele_verify_opts none = {0};
 	struct verifier v;
@@ -377,14 +400,6 @@ int stele_verify_tree_opts(struct stele_manifest *m, int rootfd, const struct st
 		stele_hashpool_free(t.pool);
 	}
 	return verifier_finish(&v, r, out);
-}
-
-int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_exclude *ex,
-		      unsigned threads, struct stele_report **out)
-{
-	const struct stele_verify_opts o = {.threads = threads};
-
-	return stele_verify_tree_opts(m, rootfd, ex, &o, out);
 }
 
 int stele_verify_archive(struct stele_manifest *m, const char *path, const struct stele_exclude *ex,

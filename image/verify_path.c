@@ -53,25 +53,6 @@ static int path_depth(const char *rel)
 	}
 }
 
-/* Is rel, or a directory above it, excluded? path is a scratch copy of rel. */
-static bool path_excluded(const struct stele_exclude *ex, char *path)
-{
-	unsigned depth = 0;
-
-	for (char *s = path + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (depth && stele_exclude_match(ex, path, depth)) {
-			*s = '/';
-			return true;
-		}
-		*s = '/';
-		depth++;
-	}
-	return depth && stele_exclude_match(ex, path, depth);
-}
-
 /*
  * Opens each directory of path (a scratch copy of "./a/b/c") but the last
  * component, never following a symlink, and leaves the last name in *name.
@@ -232,7 +213,7 @@ int stele_verify_path(struct stele_manifest *m, int rootfd, const struct stele_e
 		return -ENOMEM;
 	memcpy(p->path, rel, strlen(rel) + 1);
 	p->allowed_dir = ex && stele_exclude_parent(ex, rel, (unsigned)r);
-	if (ex && path_excluded(ex, p->path))
+	if (ex && stele_exclude_covers(ex, rel))
 		r = 0;
 	else
 		r = verify_one(p, m, rootfd, rel, &k);

@@ -15,7 +15,7 @@
 #include "cli.h"
 #include "config/config.h"
 #include "refuse/guard.h"
-#include "log.h"
+#include "util/log.h"
 #include "util.h"
 
 #define GUARD_DIGEST_SHOWN 12 /* hex digits of the manifest digest in the message */
@@ -67,6 +67,12 @@ static int parse_args(struct guard_opts *o, int argc, char **argv)
 	return 0;
 }
 
+static void quiet(int level, const char *msg)
+{
+	(void)level;
+	(void)msg;
+}
+
 /*
  * The agent's state_dir as its configuration sets it. A hook must not fail
  * for a configuration it does not need, so any trouble means the default.
@@ -77,7 +83,7 @@ static char *configured_state_dir(const char *config)
 	char *dir = NULL;
 	int r;
 
-	stele_set_error_callback(NULL);
+	log_set_sink(quiet);
 	if (conf_init(&c) < 0)
 		goto out;
 	r = conf_load_file(&c, config, CONF_FILE, true);
@@ -87,7 +93,7 @@ static char *configured_state_dir(const char *config)
 		dir = strdup(c.state_dir);
 	conf_free(&c);
 out:
-	stele_set_error_callback(cli_message);
+	log_set_sink(NULL);
 	return dir;
 }
 
@@ -353,7 +359,7 @@ static void print_refusal(const char *tool_arg, const struct sealed_image *img, 
 	funlockfile(stderr);
 }
 
-int cmd_guard(int argc, char **argv)
+int cmd_guard(const struct command *cmd, int argc, char **argv)
 {
 	struct guard_opts o = {0};
 	struct sealed_image img;
@@ -363,7 +369,7 @@ int cmd_guard(int argc, char **argv)
 	int r;
 
 	if (parse_args(&o, argc, argv) < 0)
-		return cli_usage("guard");
+		return cli_usage(cmd);
 	dir = o.state_dir;
 	if (!dir) {
 		configured = configured_state_dir(o.config);

@@ -9,12 +9,9 @@
 #include <time.h>
 
 #include "cli.h"
-#include "envelope.h"
-#include "load.h"
-#include "manifest.h"
+#include "stele.h"
 #include "report.h"
 #include "timefmt.h"
-#include "trust.h"
 #include "util.h"
 
 static void print_counts(struct stele_manifest *m)
@@ -81,7 +78,7 @@ static void print_manifest(struct stele_envelope *env, struct stele_manifest *m,
 	print_counts(m);
 }
 
-int cmd_inspect(int argc, char **argv)
+int cmd_inspect(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"mtree", no_argument, NULL, 'm'},
@@ -104,10 +101,10 @@ int cmd_inspect(int argc, char **argv)
 		else if (c == 't')
 			trust_path = optarg;
 		else
-			return cli_usage("inspect");
+			return cli_usage(cmd);
 	}
 	if (optind != argc - 1)
-		return cli_usage("inspect");
+		return cli_usage(cmd);
 	r = stele_load_unverified(argv[optind], &env, &m, digest);
 	if (r < 0)
 		return cli_trust_exit(r);

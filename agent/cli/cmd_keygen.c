@@ -4,9 +4,9 @@
 #include <stdio.h>
 
 #include "cli.h"
-#include "key.h"
+#include "stele.h"
 
-int cmd_keygen(int argc, char **argv)
+int cmd_keygen(const struct command *cmd, int argc, char **argv)
 {
 	static const struct option opts[] = {
 	    {"out", required_argument, NULL, 'o'},
@@ -21,10 +21,10 @@ int cmd_keygen(int argc, char **argv)
 		if (c == 'o')
 			out = optarg;
 		else
-			return cli_usage("keygen");
+			return cli_usage(cmd);
 	}
 	if (!out || optind != argc)
-		return cli_usage("keygen");
+		return cli_usage(cmd);
 	r = stele_key_generate(&key);
 	if (r == 0)
 		r = stele_key_write_pair(key, out);

@@ -18,6 +18,7 @@
 #include "runtime/runner.h"
 #include "state/state.h"
 #include "util.h"
+#include "util/log.h"
 
 #define REAP_RETRY_MS 50 /* a check's child hides the others until its thread reaps it */
 
@@ -220,7 +221,7 @@ static int find_cmd(int argc, char **argv)
 	return 0;
 }
 
-int cmd_run(int argc, char **argv)
+int cmd_run(const struct command *cmd, int argc, char **argv)
 {
 	struct agent a = AGENT_INIT;
 	struct runner r = {.a = &a, .code = EXIT_ERROR};
@@ -229,17 +230,18 @@ int cmd_run(int argc, char **argv)
 				.on_state = on_state,
 				.on_fd = on_fd,
 				.fds = {-1, -1, -1, -1}};
-	int dash = find_cmd(argc, argv), code, e;
+	int dash = find_cmd(argc, argv), e;
 	sigset_t more;
 
 	if (!dash || dash + 1 >= argc)
-		return cli_usage("run");
+		return cli_usage(cmd);
 	r.cmd = argv + dash + 1;
 	sigemptyset(&more);
 	for (size_t i = 0; i < 5; i++)
 		sigaddset(&more, (int[]){SIGQUIT, SIGUSR1, SIGUSR2, SIGWINCH, SIGCHLD}[i]);
-	if (!agent_init(&a, "run", dash, argv, &more, &code))
-		return code;
+	e = agent_init(&a, dash, argv, &more);
+	if (e != 0)
+		return cli_agent_init_exit(cmd, e);
 	/* Orphans of CMD's children come to us when we are not PID 1 already. */
 	if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
 		agent_log(LOG_WARNING, "not a subreaper: %s", strerror(errno));

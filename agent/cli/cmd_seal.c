@@ -1,26 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 /* stele seal: walk a tree or read an archive, write the signed manifest. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 
-#include "archive_source.h"
 #include "cli.h"
-#include "util/fileio.h"
-#include "envelope.h"
-#include "exclude.h"
-#include "hash.h"
-#include "key.h"
-#include "manifest.h"
+#include "stele.h"
 #include "timefmt.h"
 #include "util.h"
-#include "verify.h"
 
 #define MAX_KEYS	 16
 #define DEFAULT_LIFETIME (90 * 86400)
@@ -126,16 +117,6 @@ static int set_metadata(struct stele_manifest *m, const struct seal_opts *o)
 	return stele_manifest_set_name(m, o->name);
 }
 
-/* Records the exclusions, once the walk has decided those that depend on the tree. */
-static int set_exclusions(struct stele_manifest *m, struct stele_exclude *ex)
-{
-	int r = stele_exclude_settle(ex, m);
-
-	for (size_t i = 0; r == 0 && i < stele_exclude_count(ex); i++)
-		r = stele_manifest_add_exclude(m, stele_exclude_pattern(ex, i));
-	return r;
-}
-
 static int load_keys(const struct seal_opts *o, struct stele_key **keys)
 {
 	for (size_t i = 0; i < o->n_keys; i++) {
@@ -147,57 +128,11 @@ static int load_keys(const struct seal_opts *o, struct stele_key **keys)
 	return 0;
 }
 
-static int walk_source(const char *source, const struct stele_exclude *ex, struct stele_manifest *m)
-{
-	struct stat st;
-	_cleanup_close_ int fd = -1;
-
-	if (stat(source, &st) < 0) {
-		cli_error("%s: %s", source, strerror(errno));
-		return -errno;
-	}
-	if (S_ISREG(st.st_mode))
-		return stele_seal_archive(source, ex, m);
-	fd = open(source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		cli_error("%s: %s", source, strerror(errno));
-		return -errno;
-	}
-	return stele_seal_tree(fd, ex, stele_ncpus(), m);
-}
-
-/* Signs the payload with every key and serializes the envelope. */
-static int sign(struct stele_key **keys, size_t n_keys, const char *payload, size_t len, char **out,
-		size_t *out_len)
-{
-	struct stele_envelope *env = NULL;
-	const uint8_t *pae;
-	size_t pae_len;
-	int r = stele_envelope_new(STELE_PAYLOAD_TYPE, (const uint8_t *)payload, len, &env);
-
-	if (r == 0)
-		r = stele_envelope_pae(env, &pae, &pae_len);
-	for (size_t i = 0; r == 0 && i < n_keys; i++) {
-		_cleanup_free_ uint8_t *sig = NULL;
-		size_t sig_len;
-
-		r = stele_key_sign(keys[i], pae, pae_len, &sig, &sig_len);
-		if (r == 0)
-			r = stele_envelope_add_signature(env, stele_key_id(keys[i]), sig, sig_len);
-	}
-	if (r == 0)
-		r = stele_envelope_serialize(env, out, out_len);
-	stele_envelope_free(env);
-	return r;
-}
-
-int cmd_seal(int argc, char **argv)
+int cmd_seal(const struct command *cmd, int argc, char **argv)
 {
 	struct seal_opts o = {0};
 	struct stele_key *keys[MAX_KEYS] = {0};
 	struct stele_manifest *m = NULL;
-	_cleanup_free_ char *payload = NULL, *envelope = NULL;
-	size_t payload_len, envelope_len;
 	int r;
 
 	cli_raise_nofile();
@@ -206,7 +141,7 @@ int cmd_seal(int argc, char **argv)
 		r = stele_exclude_add_profile(o.ex, "default");
 	if (r == 0 && parse_args(&o, argc, argv) < 0) {
 		stele_exclude_free(o.ex);
-		return cli_usage("seal");
+		return cli_usage(cmd);
 	}
 	if (r == 0 && o.profile && stele_exclude_add_profile(o.ex, o.profile) < 0) {
 		cli_error("--profile '%s': unknown profile (known: cloud)", o.profile);
@@ -219,15 +154,9 @@ int cmd_seal(int argc, char **argv)
 	if (r == 0)
 		r = set_metadata(m, &o);
 	if (r == 0)
-		r = walk_source(o.source, o.ex, m);
+		r = stele_seal_source(o.source, o.ex, stele_ncpus(), m);
 	if (r == 0)
-		r = set_exclusions(m, o.ex);
-	if (r == 0)
-		r = stele_manifest_write(m, &payload, &payload_len);
-	if (r == 0)
-		r = sign(keys, o.n_keys, payload, payload_len, &envelope, &envelope_len);
-	if (r == 0)
-		r = file_write_atomic(o.out, envelope, envelope_len, 0644);
+		r = stele_save(o.out, m, keys, o.n_keys);
 	if (r == 0)
 		fprintf(stderr, "stele: sealed %zu entries of '%s' as %s version %s into %s\n",
 			stele_manifest_n_entries(m), o.source, o.name, o.version, o.out);

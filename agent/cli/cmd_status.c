@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "config/config.h"
 #include "util/http.h"
-#include "log.h"
+#include "util/log.h"
 #include "report.h"
 #include "util.h"
 
@@ -171,7 +171,7 @@ static int exit_for(const char *state)
 	return EXIT_ERROR;
 }
 
-int cmd_status(int argc, char **argv)
+int cmd_status(const struct command *cmd, int argc, char **argv)
 {
 	struct status_opts o = {0};
 	struct http_response resp = {0};
@@ -180,8 +180,7 @@ int cmd_status(int argc, char **argv)
 	int code;
 
 	if (parse_args(&o, argc, argv) < 0)
-		return cli_usage("status");
-	stele_set_error_callback(cli_message);
+		return cli_usage(cmd);
 	if (find_address(&o, addr, sizeof(addr)) < 0 || http_global_init() < 0)
 		return EXIT_ERROR;
 	snprintf(url, sizeof(url), "http://%s/status", addr);

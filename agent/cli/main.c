@@ -1,19 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /* stele: seal, verify and keep immutable machine images. */
-#include <errno.h>
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cli.h"
-#include "log.h"
-#include "report.h"
 #include "util.h"
+#include "util/log.h"
 
 static const struct command commands[] = {
     {"keygen", cmd_keygen, "make a new signing key pair", "keygen --out KEY"},
@@ -36,50 +27,6 @@ static const struct command commands[] = {
      "guard [--state-dir DIR] [--config FILE] TOOL [COMMAND...]"},
 };
 
-void cli_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("stele: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
-
-void cli_message(const char *msg)
-{
-	/* Names in messages come from trees and archives: printable ASCII only. */
-	flockfile(stderr);
-	fputs("stele: ", stderr);
-	report_put_escaped(stderr, msg);
-	fputc('\n', stderr);
-	funlockfile(stderr);
-}
-
-int cli_trust_exit(int r)
-{
-	switch (r) {
-	case 0:
-		return EXIT_VERIFIED;
-	case -EKEYREJECTED:
-	case -EKEYEXPIRED:
-	case -EBADMSG:
-	case -ENOKEY:
-		return EXIT_UNTRUSTED;
-	default:
-		return EXIT_ERROR;
-	}
-}
-
-int cli_usage(const char *name)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (streq(commands[i].name, name))
-			fprintf(stderr, "usage: stele %s\n", commands[i].usage);
-	return EXIT_ERROR;
-}
-
 static void usage_all(FILE *f)
 {
 	fprintf(f, "usage: stele COMMAND [OPTIONS]\n\ncommands:\n");
@@ -89,19 +36,9 @@ static void usage_all(FILE *f)
 		   "'stele COMMAND --help' shows a command's options.\n");
 }
 
-void cli_raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
 int main(int argc, char **argv)
 {
-	stele_set_error_callback(cli_message);
+	log_init(LOG_STYLE_CLI);
 	if (argc < 2) {
 		usage_all(stderr);
 		return EXIT_ERROR;
@@ -116,7 +53,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
 		if (streq(argv[1], commands[i].name))
-			return commands[i].func(argc - 1, argv + 1);
+			return commands[i].func(&commands[i], argc - 1, argv + 1);
 	cli_error("unknown command '%s'", argv[1]);
 	usage_all(stderr);
 	return EXIT_ERROR;

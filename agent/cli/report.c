@@ -8,21 +8,9 @@
 #include <string.h>
 
 #include "buf.h"
-#include "mtree.h"
+#include "stele.h"
 #include "timefmt.h"
 #include "util.h"
-
-char *report_display_path(const char *path)
-{
-	struct stele_buf b;
-
-	stele_buf_init(&b, 4 * 4096 + 16);
-	if (streq(path, "."))
-		stele_buf_puts(&b, "/");
-	else
-		stele_mtree_encode(&b, path + 1);
-	return stele_buf_steal(&b, NULL);
-}
 
 char *report_escape(const char *s)
 {
@@ -42,15 +30,6 @@ char *report_escape(const char *s)
 	if (r == 0 && !b.data)
 		r = stele_buf_puts(&b, "");
 	return r == 0 ? stele_buf_steal(&b, NULL) : NULL;
-}
-
-static char *encoded(const char *s)
-{
-	struct stele_buf b;
-
-	stele_buf_init(&b, 4 * 4096 + 16);
-	stele_mtree_encode(&b, s ? s : "");
-	return stele_buf_steal(&b, NULL);
 }
 
 /* What differs for one kind, in a few words. */
@@ -78,8 +57,8 @@ static void detail(char *out, size_t n, const struct stele_diff *d, unsigned kin
 		snprintf(out, n, "%s -> %s", stele_type_name(w->type), stele_type_name(g->type));
 		break;
 	case STELE_D_LINK:
-		wl = encoded(w->link);
-		gl = encoded(g->link);
+		wl = stele_escape(w->link);
+		gl = stele_escape(g->link);
 		snprintf(out, n, "%s -> %s", wl ? wl : "", gl ? gl : "");
 		break;
 	case STELE_D_NLINK:
@@ -115,7 +94,7 @@ void report_print_text(FILE *f, const struct stele_report *rep)
 
 	for (size_t i = 0; i < rep->n_diffs; i++) {
 		const struct stele_diff *d = &rep->diffs[i];
-		_cleanup_free_ char *path = report_display_path(d->path);
+		_cleanup_free_ char *path = stele_path_display(d->path);
 
 		for (unsigned bit = 1; bit <= STELE_D_UNREADABLE; bit <<= 1) {
 			if (!(d->kinds & bit))
@@ -136,7 +115,7 @@ static json_object *diff_json(const struct stele_diff *d)
 {
 	json_object *o = json_object_new_object(), *kinds = json_object_new_array(),
 		    *details = json_object_new_object();
-	_cleanup_free_ char *path = report_display_path(d->path);
+	_cleanup_free_ char *path = stele_path_display(d->path);
 	char text[512];
 
 	json_object_object_add(o, "path", jstr(path));
@@ -197,14 +176,4 @@ void report_print_json(FILE *f, const char *result, const struct stele_loaded *l
 		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
 						      JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(o);
-}
-
-void report_put_escaped(FILE *f, const char *s)
-{
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p < 0x20 || *p >= 0x7f)
-			fprintf(f, "\\%03o", *p);
-		else
-			fputc(*p, f);
-	}
 }

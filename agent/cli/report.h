@@ -5,20 +5,13 @@
 
 #include <stdio.h>
 
-#include "load.h"
-#include "verify.h"
-
-/* The path as shown to people and in JSON: "/usr/bin/ls", mtree-escaped. */
-char *report_display_path(const char *path);
+#include "stele.h"
 
 /*
  * s for a terminal: control bytes, bytes above 0x7e and backslash as "\ooo"
  * octal escapes, everything else as it is. New string; caller frees.
  */
 char *report_escape(const char *s);
-
-/* Writes s to f with bytes outside printable ASCII as "\\ooo" octal escapes (log lines). */
-void report_put_escaped(FILE *f, const char *s);
 
 /* "KIND PATH: detail" lines, one per kind. */
 void report_print_text(FILE *f, const struct stele_report *rep);

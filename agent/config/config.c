@@ -14,7 +14,7 @@
 
 #include "buf.h"
 #include "config_value.h"
-#include "log.h"
+#include "util/log.h"
 #include "util.h"
 
 #define FILE_MAX       (1024 * 1024) /* bytes in one configuration file */
@@ -475,7 +475,7 @@ int conf_set(struct agent_config *c, const char *key, const char *value, enum co
 	assert(key && value);
 	r = set_key(c, key, value, origin, &w, &slot);
 	if (r < 0)
-		stele_err("%s: %s", where ? where : "configuration", w.msg);
+		agent_log(LOG_ERR, "%s: %s", where ? where : "configuration", w.msg);
 	return r;
 }
 
@@ -492,16 +492,16 @@ static int read_file(const char *path, bool missing_ok, struct stele_buf *b)
 	if (fd < 0) {
 		int r = neg_errno();
 		if (r != -ENOENT || !missing_ok)
-			stele_err("%s: %s", path, strerror(-r));
+			agent_log(LOG_ERR, "%s: %s", path, strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0) {
 		int r = neg_errno();
-		stele_err("%s: %s", path, strerror(-r));
+		agent_log(LOG_ERR, "%s: %s", path, strerror(-r));
 		return r;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		stele_err("%s: not a regular file", path);
+		agent_log(LOG_ERR, "%s: not a regular file", path);
 		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	}
 	stele_buf_init(b, FILE_MAX);
@@ -510,9 +510,9 @@ static int read_file(const char *path, bool missing_ok, struct stele_buf *b)
 		if (r == -EINTR)
 			continue;
 		if (r == -E2BIG)
-			stele_err("%s: larger than %d bytes", path, FILE_MAX);
+			agent_log(LOG_ERR, "%s: larger than %d bytes", path, FILE_MAX);
 		else if (r < 0)
-			stele_err("%s: %s", path, strerror(-r));
+			agent_log(LOG_ERR, "%s: %s", path, strerror(-r));
 		if (r < 0) {
 			stele_buf_free(b);
 			return r == -E2BIG ? -EFBIG : r;
@@ -618,7 +618,7 @@ static int parse_text(struct loader *l, const char *path, char *data, size_t len
 		p[n] = '\0';
 		r = parse_line(l, p, n, &w);
 		if (r < 0) {
-			stele_err("%s:%u: %s", path, l->line, w.msg);
+			agent_log(LOG_ERR, "%s:%u: %s", path, l->line, w.msg);
 			return r;
 		}
 		p = nl ? nl + 1 : end;
@@ -654,7 +654,7 @@ int conf_load_file(struct agent_config *c, const char *path, enum conf_origin or
 	l.seen = calloc(N_SLOTS, sizeof(*l.seen));
 	r = l.seen ? conf_copy(&tmp, c) : -ENOMEM;
 	if (r < 0) {
-		stele_err("%s: out of memory", path);
+		agent_log(LOG_ERR, "%s: out of memory", path);
 	} else {
 		r = commit(c, &tmp, parse_text(&l, path, b.data, b.len));
 	}
@@ -689,14 +689,14 @@ static int apply_word(struct agent_config *c, char *word, bool unterminated)
 				 : set_key(c, key, eq + 1, CONF_KERNEL, &w, &slot);
 		/* A secret may be refused, but is not repeated in the log. */
 		if (r < 0 && is_secret(key)) {
-			stele_err("kernel command line: stele.%s=...: %s", key, w.msg);
+			agent_log(LOG_ERR, "kernel command line: stele.%s=...: %s", key, w.msg);
 			return r;
 		}
 		*eq = '=';
 	}
 	if (r < 0)
-		stele_err("kernel command line: %s: %s", conf_shown(word, shown, sizeof(shown)),
-			  w.msg);
+		agent_log(LOG_ERR, "kernel command line: %s: %s",
+			  conf_shown(word, shown, sizeof(shown)), w.msg);
 	return r;
 }
 
@@ -707,7 +707,7 @@ int conf_load_cmdline(struct agent_config *c, const char *cmdline)
 	int r = conf_copy(&tmp, c);
 
 	if (r < 0) {
-		stele_err("kernel command line: out of memory");
+		agent_log(LOG_ERR, "kernel command line: out of memory");
 		return r;
 	}
 	for (;;) {
@@ -716,7 +716,7 @@ int conf_load_cmdline(struct agent_config *c, const char *cmdline)
 
 		r = conf_next_word(&p, &word, &unterminated);
 		if (r < 0)
-			stele_err("kernel command line: out of memory");
+			agent_log(LOG_ERR, "kernel command line: out of memory");
 		if (r <= 0)
 			break;
 		/* After "--" the words are init's, not the kernel's. */
@@ -746,18 +746,19 @@ static int validate_check(const struct check_config *ck)
 
 	for (size_t i = 0; i < ARRAY_SIZE(needs); i++) {
 		if (i == (size_t)ck->type && !have[i]) {
-			stele_err("check.%s: type %s needs check.%s.%s", ck->name, type_names[i],
-				  ck->name, needs[i]);
+			agent_log(LOG_ERR, "check.%s: type %s needs check.%s.%s", ck->name,
+				  type_names[i], ck->name, needs[i]);
 			r = -EINVAL;
 		} else if (i != (size_t)ck->type && have[i]) {
-			stele_err("check.%s.%s: only %s checks take it, and check.%s is type %s",
-				  ck->name, needs[i], type_names[i], ck->name,
-				  type_names[ck->type]);
+			agent_log(
+			    LOG_ERR, "check.%s.%s: only %s checks take it, and check.%s is type %s",
+			    ck->name, needs[i], type_names[i], ck->name, type_names[ck->type]);
 			r = -EINVAL;
 		}
 	}
 	if (ck->timeout_ms >= ck->interval_ms) {
-		stele_err("check.%s.timeout: %" PRIu64
+		agent_log(LOG_ERR,
+			  "check.%s.timeout: %" PRIu64
 			  " ms is not below check.%s.interval (%" PRIu64 " ms)",
 			  ck->name, ck->timeout_ms, ck->name, ck->interval_ms);
 		r = -EINVAL;
@@ -769,7 +770,7 @@ static int validate_tls(const struct tls_config *t, const char *prefix)
 {
 	if (!t->cert == !t->key)
 		return 0;
-	stele_err("%s.%s is set without %s.%s", prefix, t->cert ? "cert" : "key", prefix,
+	agent_log(LOG_ERR, "%s.%s is set without %s.%s", prefix, t->cert ? "cert" : "key", prefix,
 		  t->cert ? "key" : "cert");
 	return -EINVAL;
 }
@@ -784,15 +785,16 @@ int conf_validate(const struct agent_config *c)
 	if (validate_tls(&c->webhook_tls, "webhook") < 0 || validate_tls(&c->etcd_tls, "etcd") < 0)
 		r = -EINVAL;
 	if (c->webhook_token && c->webhook_token_file) {
-		stele_err("webhook.token and webhook.token_file are both set: give one");
+		agent_log(LOG_ERR, "webhook.token and webhook.token_file are both set: give one");
 		r = -EINVAL;
 	}
 	if (c->aws_enabled && !c->aws_group) {
-		stele_err("aws.enabled needs aws.group, the Auto Scaling group's name");
+		agent_log(LOG_ERR, "aws.enabled needs aws.group, the Auto Scaling group's name");
 		r = -EINVAL;
 	}
 	if (c->backoff_initial_ms > c->backoff_max_ms) {
-		stele_err("report.backoff_initial (%" PRIu64
+		agent_log(LOG_ERR,
+			  "report.backoff_initial (%" PRIu64
 			  " ms) is above report.backoff_max (%" PRIu64 " ms)",
 			  c->backoff_initial_ms, c->backoff_max_ms);
 		r = -EINVAL;

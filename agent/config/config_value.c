@@ -13,7 +13,7 @@
 #include <sys/socket.h>
 
 #include "config.h"
-#include "envelope_scan.h"
+#include "utf8.h"
 #include "util/netaddr.h"
 #include "util.h"
 

@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "agentcheck.h"
-#include "log.h"
+#include "util/log.h"
 #include "util/netaddr.h"
 #include "util.h"
 
@@ -195,12 +195,12 @@ int agentcheck_start(const char *listen, agentcheck_line_cb cb, void *ctx, struc
 	a->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (a->stopfd < 0 || a->reserve < 0) {
 		r = neg_errno();
-		stele_err("agent check %s: %s", listen, strerror(-r));
+		agent_log(LOG_ERR, "agent check %s: %s", listen, strerror(-r));
 		goto fail;
 	}
 	r = -pthread_create(&a->thread, NULL, agentcheck_thread, a);
 	if (r < 0) {
-		stele_err("agent check %s: thread: %s", listen, strerror(-r));
+		agent_log(LOG_ERR, "agent check %s: thread: %s", listen, strerror(-r));
 		goto fail;
 	}
 	*out = a;

@@ -18,10 +18,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "checks.h"
 #include "util/children.h"
 #include "util/http.h"
-#include "log.h"
+#include "util/log.h"
 #include "util.h"
 
 extern char **environ;
@@ -51,25 +52,17 @@ struct check_state {
 	unsigned streak; /* results in a row that disagree with passing */
 };
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* now + ms, saturating: a huge interval means "not again", not a wrapped clock. */
 static uint64_t after_ms(uint64_t ms)
 {
-	uint64_t now = now_ms();
+	uint64_t now = stele_monotonic_ms();
 
 	return ms > UINT64_MAX - now ? UINT64_MAX : now + ms;
 }
 
 static int ms_left(uint64_t deadline)
 {
-	uint64_t now = now_ms();
+	uint64_t now = stele_monotonic_ms();
 
 	if (now >= deadline)
 		return 0;
@@ -300,7 +293,7 @@ static int reap_by(pid_t pid, int stopfd, uint64_t deadline, int *status)
 		if (w < 0 && errno != EINTR)
 			return neg_errno();
 		/* A pidfd becomes readable when the child exits; without one, look again soon. */
-		wake = pidfd >= 0 ? deadline : now_ms() + CHECK_REAP_POLL_MS;
+		wake = pidfd >= 0 ? deadline : stele_monotonic_ms() + CHECK_REAP_POLL_MS;
 		if (wake > deadline)
 			wake = deadline;
 		r = wait_fd(pidfd, POLLIN, stopfd, wake);
@@ -408,7 +401,7 @@ static void *check_thread_main(void *arg)
 	struct checks *c = t->owner;
 	const struct check_config *cfg = t->cfg;
 	struct check_state st = {0};
-	uint64_t next = now_ms();
+	uint64_t next = stele_monotonic_ms();
 	char detail[256];
 
 	for (;;) {
@@ -470,8 +463,8 @@ int checks_start(const struct check_config *cfg, size_t n, check_cb cb, void *ct
 		t->index = i;
 		r = -pthread_create(&t->thread, NULL, check_thread_main, t);
 		if (r < 0) {
-			stele_err("check '%s': thread: %s", cfg[i].name ? cfg[i].name : "?",
-				  strerror(-r));
+			agent_log(LOG_ERR, "check '%s': thread: %s",
+				  cfg[i].name ? cfg[i].name : "?", strerror(-r));
 			checks_stop(c);
 			return r;
 		}

@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "health.h"
-#include "log.h"
+#include "util/log.h"
 #include "util/netaddr.h"
 #include "util.h"
 
@@ -106,7 +106,7 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 	n = strlen(msg);
 	while (n && msg[n - 1] == '\n')
 		msg[--n] = '\0';
-	stele_err("health server: %s", msg);
+	agent_log(LOG_ERR, "health server: %s", msg);
 }
 
 int health_start(const struct agent_config *cfg, struct state *st, struct health **out)
@@ -132,7 +132,7 @@ int health_start(const struct agent_config *cfg, struct state *st, struct health
 	    (unsigned)((cfg->health_timeout_ms + 999) / 1000), MHD_OPTION_CONNECTION_MEMORY_LIMIT,
 	    (size_t)HEALTH_CONN_MEMORY, MHD_OPTION_END);
 	if (!h->daemon) {
-		stele_err("health server on %s: could not start", cfg->health_listen);
+		agent_log(LOG_ERR, "health server on %s: could not start", cfg->health_listen);
 		close(fd);
 		free(h);
 		return -EIO;

@@ -10,7 +10,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "util/log.h"
 #include "notify.h"
 #include "util.h"
 
@@ -78,13 +78,13 @@ static uint64_t read_watchdog(void)
 	if (!usec)
 		return 0;
 	if (parse_u64(usec, &v) < 0 || v == 0) {
-		stele_err("WATCHDOG_USEC '%s': not a positive number; no watchdog", usec);
+		agent_log(LOG_ERR, "WATCHDOG_USEC '%s': not a positive number; no watchdog", usec);
 		return 0;
 	}
 	if (!pid)
 		return v;
 	if (parse_u64(pid, &p) < 0 || p == 0) {
-		stele_err("WATCHDOG_PID '%s': not a process id; no watchdog", pid);
+		agent_log(LOG_ERR, "WATCHDOG_PID '%s': not a process id; no watchdog", pid);
 		return 0;
 	}
 	return p == (uint64_t)getpid() ? v : 0;
@@ -102,7 +102,7 @@ int notify_init(void)
 	r = parse_socket(s, &notify_addr, &notify_addr_len);
 	if (r < 0) {
 		notify_addr_len = 0;
-		stele_err("NOTIFY_SOCKET '%s': %s", s,
+		agent_log(LOG_ERR, "NOTIFY_SOCKET '%s': %s", s,
 			  r == -ENAMETOOLONG ? "too long for a socket address"
 					     : "want an absolute path or @abstract name");
 		return r;

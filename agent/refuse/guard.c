@@ -16,9 +16,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "util/fileio.h"
+#include "fileio.h"
 #include "guard.h"
-#include "log.h"
+#include "util/log.h"
 #include "util.h"
 
 #define GUARD_BATCH	32  /* datagrams read between looks at the stop fd */
@@ -113,12 +113,13 @@ static int receive_one(struct guard_listener *g)
 	}
 	close_passed_fds(&msg);
 	if (!find_creds(&msg, &cred)) {
-		stele_err("guard: dropped a message without credentials");
+		agent_log(LOG_ERR, "guard: dropped a message without credentials");
 		return 1;
 	}
 	if (cred.uid != 0) {
 		/* The socket is root's alone; anyone else got in by a mistake. */
-		stele_err("guard: dropped a message from uid %" PRIu32 " (pid %" PRId32 ")",
+		agent_log(LOG_ERR,
+			  "guard: dropped a message from uid %" PRIu32 " (pid %" PRId32 ")",
 			  (uint32_t)cred.uid, (int32_t)cred.pid);
 		return 1;
 	}
@@ -161,7 +162,7 @@ static void *guard_thread(void *arg)
 				break;
 		}
 		if (r < 0) {
-			stele_err("guard: \"%s\": %s", g->sock_path, strerror(-r));
+			agent_log(LOG_ERR, "guard: \"%s\": %s", g->sock_path, strerror(-r));
 			if (stop_requested(g, GUARD_PAUSE_MS))
 				break;
 		}
@@ -176,7 +177,8 @@ static int make_socket(struct guard_listener *g)
 	int one = 1, r;
 
 	if (n >= sizeof(sa.sun_path)) {
-		stele_err("guard: \"%s\": the path is too long for a socket", g->sock_path);
+		agent_log(LOG_ERR, "guard: \"%s\": the path is too long for a socket",
+			  g->sock_path);
 		return -ENAMETOOLONG;
 	}
 	memcpy(sa.sun_path, g->sock_path, n + 1);
@@ -202,7 +204,7 @@ static int make_socket(struct guard_listener *g)
 	}
 	return 0;
 fail:
-	stele_err("guard: \"%s\": %s", g->sock_path, strerror(-r));
+	agent_log(LOG_ERR, "guard: \"%s\": %s", g->sock_path, strerror(-r));
 	if (g->fd >= 0)
 		close(g->fd);
 	g->fd = -1;
@@ -215,11 +217,11 @@ static int write_image(const char *state_dir, const char *image, unsigned long l
 {
 	_cleanup_free_ char *path = NULL;
 	char text[GUARD_IMAGE_MAX];
-	int n;
+	int n, r;
 
 	n = snprintf(text, sizeof(text), "%s %llu %s\n", image, version, digest);
 	if (n < 0 || (size_t)n >= sizeof(text)) {
-		stele_err("guard: the image name and digest are too long");
+		agent_log(LOG_ERR, "guard: the image name and digest are too long");
 		return -ENAMETOOLONG;
 	}
 	/* One line, whatever the manifest named the image. */
@@ -229,7 +231,10 @@ static int write_image(const char *state_dir, const char *image, unsigned long l
 	if (asprintf(&path, "%s/" GUARD_IMAGE_FILE, state_dir) < 0)
 		return -ENOMEM;
 	/* 0644: every user's dpkg and apt run the guard, which reads this file. */
-	return file_write_atomic(path, text, (size_t)n, 0644);
+	r = stele_write_atomic(path, text, (size_t)n, 0644);
+	if (r < 0)
+		agent_log(LOG_ERR, "%s: %s", path, strerror(-r));
+	return r;
 }
 
 static int make_state_dir(const char *state_dir)
@@ -244,7 +249,7 @@ static int make_state_dir(const char *state_dir)
 	else if (!S_ISDIR(st.st_mode))
 		r = -ENOTDIR;
 	if (r < 0)
-		stele_err("guard: \"%s\": %s", state_dir, strerror(-r));
+		agent_log(LOG_ERR, "guard: \"%s\": %s", state_dir, strerror(-r));
 	return r;
 }
 
@@ -288,12 +293,12 @@ int guard_listen(const char *state_dir, const char *image, unsigned long long ve
 	g->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (g->stopfd < 0) {
 		r = neg_errno();
-		stele_err("guard: eventfd: %s", strerror(-r));
+		agent_log(LOG_ERR, "guard: eventfd: %s", strerror(-r));
 		goto fail;
 	}
 	r = -pthread_create(&g->thread, NULL, guard_thread, g);
 	if (r < 0) {
-		stele_err("guard: thread: %s", strerror(-r));
+		agent_log(LOG_ERR, "guard: thread: %s", strerror(-r));
 		goto fail;
 	}
 	/* Last, once attempts are heard: from now on the guards refuse. */

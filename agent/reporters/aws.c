@@ -12,7 +12,7 @@
 #include "buf.h"
 #include "util/http.h"
 #include "imds.h"
-#include "log.h"
+#include "util/log.h"
 #include "sigv4.h"
 #include "util.h"
 
@@ -121,17 +121,17 @@ static int copy_config(struct aws *a, const struct agent_config *c)
 	return imds_new(c->aws_imds ? c->aws_imds : AWS_IMDS_DEFAULT, c->aws_timeout_ms, &a->imds);
 }
 
-int aws_create(const struct agent_config *c, void **ctx)
+static int aws_create(const struct agent_config *c, const char *instance_id, void **ctx)
 {
 	struct aws *a;
 	int r;
 
 	if (!c->aws_group || !*c->aws_group) {
-		stele_err("aws: aws.group is not set");
+		agent_log(LOG_ERR, "aws: aws.group is not set");
 		return -EINVAL;
 	}
 	if (c->aws_region && !valid_region(c->aws_region)) {
-		stele_err("aws: aws.region \"%s\" is not a region name", c->aws_region);
+		agent_log(LOG_ERR, "aws: aws.region \"%s\" is not a region name", c->aws_region);
 		return -EINVAL;
 	}
 	a = calloc(1, sizeof(*a));
@@ -141,7 +141,8 @@ int aws_create(const struct agent_config *c, void **ctx)
 	if (r == 0 && a->endpoint) {
 		r = split_endpoint(a->endpoint, &a->host, &a->path);
 		if (r == -EINVAL)
-			stele_err("aws: aws.endpoint \"%s\" is not an http:// or https:// URL "
+			agent_log(LOG_ERR,
+				  "aws: aws.endpoint \"%s\" is not an http:// or https:// URL "
 				  "without user, query or fragment",
 				  a->endpoint);
 	}
@@ -170,7 +171,7 @@ static int ensure_identity(struct aws *a)
 	if (a->host)
 		return 0;
 	if (!valid_region(a->region)) {
-		stele_err("aws: IMDS region \"%s\" is not a region name", a->region);
+		agent_log(LOG_ERR, "aws: IMDS region \"%s\" is not a region name", a->region);
 		/* Asked again next time rather than kept. */
 		free(a->region);
 		a->region = NULL;
@@ -369,7 +370,7 @@ static int check_response(struct aws *a, const char *action, const struct http_r
 	if (streq(action, "CompleteLifecycleAction") && streq(code, "ValidationError") &&
 	    strstr(message, AWS_NO_ACTIVE))
 		return CALL_NO_ACTIVE_ACTION;
-	stele_err("aws: %s: HTTP %ld: %s: %s", action, resp->status,
+	agent_log(LOG_ERR, "aws: %s: HTTP %ld: %s: %s", action, resp->status,
 		  code[0] ? code : "no error code", message[0] ? message : "no message");
 	/* Refused credentials may have been revoked early: take new ones next time. */
 	if (resp->status == 401 || resp->status == 403)
@@ -395,7 +396,7 @@ static int call(struct aws *a, const char *action, const struct param *p, size_t
 		return -ENOMEM;
 	r = post(a, body, len, &resp);
 	if (r < 0)
-		stele_err("aws: %s: %s", action, resp.error);
+		agent_log(LOG_ERR, "aws: %s: %s", action, resp.error);
 	else
 		r = check_response(a, action, &resp);
 	http_response_clear(&resp);
@@ -500,8 +501,15 @@ static int aws_deliver(void *ctx, const struct agent_event *ev)
 	return 0;
 }
 
+static bool aws_wanted(const struct agent_config *c)
+{
+	return c->aws_enabled;
+}
+
 const struct reporter_ops aws_ops = {
     .name = "aws",
+    .wanted = aws_wanted,
+    .create = aws_create,
     .deliver = aws_deliver,
     .free = aws_free,
 };

@@ -7,7 +7,7 @@
 #include "reporter.h"
 
 /*
- * aws_create (reporter.h) makes no request; aws_ops.deliver asks IMDS for
+ * aws_ops.create makes no request; aws_ops.deliver asks IMDS for
  * the instance id, region and role credentials when it first needs them,
  * and then does with each state:
  *  - verifying, waiting: nothing;

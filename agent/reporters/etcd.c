@@ -10,11 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "b64.h"
 #include "buf.h"
 #include "config/config.h"
 #include "util/http.h"
-#include "log.h"
+#include "util/log.h"
 #include "reporter.h"
 #include "util.h"
 
@@ -50,14 +51,6 @@ struct etcd {
 	uint64_t timeout_ms;
 	char err[512]; /* why the last call failed */
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* Sets why the last call failed; a long message is cut, which is fine for a log line. */
 __attribute__((format(printf, 2, 3))) static void set_err(struct etcd *e, const char *fmt, ...)
@@ -119,7 +112,8 @@ static int copy_endpoints(struct etcd *e, const struct agent_config *c)
 		size_t n = strlen(ep);
 
 		if (strncmp(ep, "http://", 7) != 0 && strncmp(ep, "https://", 8) != 0) {
-			stele_err("etcd: endpoint %zu is not an http:// or https:// URL", i + 1);
+			agent_log(LOG_ERR, "etcd: endpoint %zu is not an http:// or https:// URL",
+				  i + 1);
 			return -EINVAL;
 		}
 		while (n > 0 && ep[n - 1] == '/')
@@ -147,13 +141,13 @@ static int make_key(struct etcd *e, const struct agent_config *c, const char *in
 	return e->key_b64 ? 0 : -ENOMEM;
 }
 
-int etcd_create(const struct agent_config *c, const char *instance_id, void **ctx)
+static int etcd_create(const struct agent_config *c, const char *instance_id, void **ctx)
 {
 	struct etcd *e;
 	int r;
 
 	if (c->n_etcd_endpoints == 0 || !instance_id || !*instance_id) {
-		stele_err("etcd: needs etcd.endpoints and an instance id");
+		agent_log(LOG_ERR, "etcd: needs etcd.endpoints and an instance id");
 		return -EINVAL;
 	}
 	e = calloc(1, sizeof(*e));
@@ -171,7 +165,7 @@ int etcd_create(const struct agent_config *c, const char *instance_id, void **ct
 		r = -ENOMEM;
 	if (r < 0) {
 		if (r == -ENOMEM)
-			stele_err("etcd: out of memory");
+			agent_log(LOG_ERR, "etcd: out of memory");
 		etcd_free(e);
 		return r;
 	}
@@ -337,7 +331,7 @@ static int grant(struct etcd *e)
 		return -EPROTO;
 	}
 	e->lease = id;
-	e->next_keepalive = now_ms() + e->ttl_s * 1000 / 3;
+	e->next_keepalive = stele_monotonic_ms() + e->ttl_s * 1000 / 3;
 	return 0;
 }
 
@@ -385,7 +379,7 @@ static int etcd_deliver(void *ctx, const struct agent_event *ev)
 	int r;
 
 	if (!json || !(value = b64_dup(json, strlen(json)))) {
-		stele_err("etcd: out of memory");
+		agent_log(LOG_ERR, "etcd: out of memory");
 		return -ENOMEM;
 	}
 	/* The newest state is the record, also for a re-put from tick. */
@@ -393,8 +387,8 @@ static int etcd_deliver(void *ctx, const struct agent_event *ev)
 	e->value_b64 = value;
 	r = publish(e);
 	if (r < 0)
-		stele_err("etcd: cannot write \"%s\" (event %" PRIu64 "): %s", e->key, ev->seq,
-			  e->err);
+		agent_log(LOG_ERR, "etcd: cannot write \"%s\" (event %" PRIu64 "): %s", e->key,
+			  ev->seq, e->err);
 	return r;
 }
 
@@ -430,7 +424,7 @@ static int tick_lease(struct etcd *e)
 	if (r != -ENOENT)
 		return r;
 	/* Expired while etcd was out of reach, or revoked: the record went with it. */
-	stele_err("etcd: lease %" PRIx64 " of \"%s\" is gone; granting a new one",
+	agent_log(LOG_ERR, "etcd: lease %" PRIx64 " of \"%s\" is gone; granting a new one",
 		  (uint64_t)e->lease, e->key);
 	e->lease = 0;
 	return e->value_b64 ? publish(e) : 0;
@@ -439,7 +433,7 @@ static int tick_lease(struct etcd *e)
 static int etcd_tick(void *ctx)
 {
 	struct etcd *e = ctx;
-	uint64_t now = now_ms();
+	uint64_t now = stele_monotonic_ms();
 	int r;
 
 	if (now < e->next_keepalive || (!e->lease && !e->value_b64))
@@ -447,13 +441,14 @@ static int etcd_tick(void *ctx)
 	r = tick_lease(e);
 	if (r < 0) {
 		if (!e->keepalive_failing)
-			stele_err("etcd: cannot keep \"%s\" alive: %s; retrying", e->key, e->err);
+			agent_log(LOG_ERR, "etcd: cannot keep \"%s\" alive: %s; retrying", e->key,
+				  e->err);
 		e->keepalive_failing = true;
-		e->next_keepalive = now_ms() + ETCD_RETRY_MS;
+		e->next_keepalive = stele_monotonic_ms() + ETCD_RETRY_MS;
 		return r;
 	}
 	e->keepalive_failing = false;
-	e->next_keepalive = now_ms() + e->ttl_s * 1000 / 3;
+	e->next_keepalive = stele_monotonic_ms() + e->ttl_s * 1000 / 3;
 	return 0;
 }
 
@@ -471,14 +466,22 @@ static void etcd_stop(void *ctx)
 	json_object_put(o);
 	/* Not found: it expired already, and the record with it. */
 	if (r < 0 && r != -ENOENT)
-		stele_err("etcd: cannot revoke the lease of \"%s\" (it ends in %" PRIu64 " s): %s",
+		agent_log(LOG_ERR,
+			  "etcd: cannot revoke the lease of \"%s\" (it ends in %" PRIu64 " s): %s",
 			  e->key, e->ttl_s, e->err);
 	e->lease = 0;
+}
+
+static bool etcd_wanted(const struct agent_config *c)
+{
+	return c->n_etcd_endpoints > 0;
 }
 
 /* Keep-alive is due every ttl/3; the tick only checks whether it is time. */
 const struct reporter_ops etcd_ops = {
     .name = "etcd",
+    .wanted = etcd_wanted,
+    .create = etcd_create,
     .deliver = etcd_deliver,
     .tick = etcd_tick,
     .tick_ms = 500,

@@ -9,9 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "util/http.h"
 #include "imds.h"
-#include "log.h"
+#include "util/log.h"
 #include "util.h"
 
 #define IMDS_MAX_RESPONSE (64u * 1024)
@@ -26,14 +27,6 @@ struct imds {
 	char *token;		 /* NULL until asked for */
 	uint64_t token_renew_ms; /* monotonic time to ask for a new one */
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static void free_secret(char **s)
 {
@@ -98,7 +91,7 @@ static int request(struct imds *m, const char *method, const char *path, const c
 	req.url = url;
 	r = http_do(&req, resp);
 	if (r < 0)
-		stele_err("aws: IMDS %s %s: %s", method, path, resp->error);
+		agent_log(LOG_ERR, "aws: IMDS %s %s: %s", method, path, resp->error);
 	return r;
 }
 
@@ -130,7 +123,7 @@ static int new_token(struct imds *m)
 	if (r < 0)
 		goto out;
 	if (resp.status != 200 || !one_line(resp.body, IMDS_MAX_TOKEN, false)) {
-		stele_err("aws: IMDS PUT %s: HTTP %ld%s", path, resp.status,
+		agent_log(LOG_ERR, "aws: IMDS PUT %s: HTTP %ld%s", path, resp.status,
 			  resp.status == 200 ? ", not a token" : "");
 		r = -EPROTO;
 		goto out;
@@ -140,7 +133,8 @@ static int new_token(struct imds *m)
 		r = -ENOMEM;
 		goto out;
 	}
-	m->token_renew_ms = now_ms() + (uint64_t)(IMDS_TOKEN_TTL_S - IMDS_TOKEN_MARGIN_S) * 1000;
+	m->token_renew_ms =
+	    stele_monotonic_ms() + (uint64_t)(IMDS_TOKEN_TTL_S - IMDS_TOKEN_MARGIN_S) * 1000;
 out:
 	response_clear(&resp);
 	return r;
@@ -151,7 +145,7 @@ static int get_with_token(struct imds *m, const char *path, struct http_response
 	_cleanup_free_ char *header = NULL;
 	int r;
 
-	if (!m->token || now_ms() >= m->token_renew_ms) {
+	if (!m->token || stele_monotonic_ms() >= m->token_renew_ms) {
 		r = new_token(m);
 		if (r < 0)
 			return r;
@@ -185,7 +179,7 @@ static int get_raw(struct imds *m, const char *path, struct http_response *resp)
 	}
 	status = resp->status;
 	if (status != 200) {
-		stele_err("aws: IMDS GET %s: HTTP %ld", path, status);
+		agent_log(LOG_ERR, "aws: IMDS GET %s: HTTP %ld", path, status);
 		response_clear(resp);
 		return status == 404 ? -ENOENT : -EPROTO;
 	}
@@ -204,7 +198,7 @@ int imds_get(struct imds *m, const char *path, char **out)
 	if (r < 0)
 		return r;
 	if (!one_line(resp.body, IMDS_MAX_VALUE, false)) {
-		stele_err("aws: IMDS GET %s: not one line of text", full);
+		agent_log(LOG_ERR, "aws: IMDS GET %s: not one line of text", full);
 		r = -EPROTO;
 	} else {
 		*out = strdup(resp.body);
@@ -294,7 +288,7 @@ int imds_credentials(struct imds *m, struct imds_credentials *out)
 	response_clear(&resp);
 	if (r < 0) {
 		if (r == -EPROTO)
-			stele_err("aws: IMDS GET %s: not role credentials", path);
+			agent_log(LOG_ERR, "aws: IMDS GET %s: not role credentials", path);
 		imds_credentials_clear(&c);
 		return r;
 	}

@@ -11,8 +11,9 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "util/http.h"
-#include "log.h"
+#include "util/log.h"
 
 /*
  * The queue is a ring of event pointers that grows up to queue_max. The
@@ -28,6 +29,7 @@ struct reporter {
 	pthread_t thread;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
+	bool cancel; /* atomic: cut this reporter's request in flight (at stop, late) */
 
 	/* Everything below is guarded by lock. */
 	struct agent_event **ring;
@@ -49,14 +51,6 @@ static uint64_t add_ms(uint64_t a, uint64_t b)
 	return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* xorshift64*: backoff jitter needs spread, not secrecy. */
 static uint32_t next_random(struct reporter *r)
 {
@@ -71,7 +65,7 @@ static void seed_random(struct reporter *r)
 	uint64_t seed = 0;
 
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != (ssize_t)sizeof(seed))
-		seed = now_ms() ^ (uint64_t)(uintptr_t)r;
+		seed = stele_monotonic_ms() ^ (uint64_t)(uintptr_t)r;
 	/* xorshift must not start at zero. */
 	r->rng = seed ? seed : 0x9E3779B97F4A7C15ULL;
 }
@@ -140,8 +134,8 @@ static void count_drop(struct reporter *r, struct agent_event *ev)
 static void log_overflow(struct reporter *r, bool now)
 {
 	if (now)
-		stele_err("reporter %s: queue full (%zu events), dropping the oldest", r->ops->name,
-			  r->pol.queue_max);
+		agent_log(LOG_ERR, "reporter %s: queue full (%zu events), dropping the oldest",
+			  r->ops->name, r->pol.queue_max);
 }
 
 /* Takes the pending overflow message. Called locked. */
@@ -230,8 +224,8 @@ static void deliver_head(struct reporter *r, struct loop_state *s)
 		push_front(r, ev);
 		if (s->attempt < UINT32_MAX)
 			s->attempt++;
-		s->next_try =
-		    add_ms(now_ms(), reporter_backoff_ms(&r->pol, s->attempt, next_random(r)));
+		s->next_try = add_ms(stele_monotonic_ms(),
+				     reporter_backoff_ms(&r->pol, s->attempt, next_random(r)));
 	}
 	if (r->len == 0)
 		r->overflow_logged = false;
@@ -242,7 +236,7 @@ static void run_tick(struct reporter *r, struct loop_state *s)
 	pthread_mutex_unlock(&r->lock);
 	r->ops->tick(r->ctx);
 	pthread_mutex_lock(&r->lock);
-	s->next_tick = add_ms(now_ms(), r->ops->tick_ms);
+	s->next_tick = add_ms(stele_monotonic_ms(), r->ops->tick_ms);
 }
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
@@ -259,12 +253,13 @@ static void *reporter_main(void *arg)
 {
 	struct reporter *r = arg;
 	struct loop_state s = {0};
-	uint64_t now = now_ms(), deadline;
+	uint64_t now = stele_monotonic_ms(), deadline;
 
+	http_cancel_on(&r->cancel);
 	s.next_tick = has_tick(r) ? add_ms(now, r->ops->tick_ms) : UINT64_MAX;
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		now = now_ms();
+		now = stele_monotonic_ms();
 		if (r->stopping && (r->len == 0 || now >= r->drain_deadline))
 			break;
 		if (has_tick(r) && now >= s.next_tick) {
@@ -353,7 +348,7 @@ int reporter_start(const struct reporter_ops *ops, void *ctx, const struct repor
 	*out = r;
 	return 0;
 fail:
-	stele_err("reporter %s: cannot start: %s", ops->name, strerror(-ret));
+	agent_log(LOG_ERR, "reporter %s: cannot start: %s", ops->name, strerror(-ret));
 	free(r);
 	if (ops->free)
 		ops->free(ctx);
@@ -380,7 +375,7 @@ void reporter_stop_begin(struct reporter *r, uint64_t drain_ms)
 	pthread_mutex_lock(&r->lock);
 	if (!r->stopping) {
 		r->stopping = true;
-		r->drain_deadline = add_ms(now_ms(), drain_ms);
+		r->drain_deadline = add_ms(stele_monotonic_ms(), drain_ms);
 	}
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
@@ -395,7 +390,7 @@ static void join_by_deadline(struct reporter *r)
 	pthread_mutex_lock(&r->lock);
 	deadline = r->drain_deadline + 500;
 	pthread_mutex_unlock(&r->lock);
-	left = deadline > now_ms() ? deadline - now_ms() : 0;
+	left = deadline > stele_monotonic_ms() ? deadline - stele_monotonic_ms() : 0;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	ts.tv_sec += (time_t)(left / 1000);
 	ts.tv_nsec += (long)(left % 1000) * 1000000;
@@ -405,7 +400,7 @@ static void join_by_deadline(struct reporter *r)
 	}
 	if (pthread_timedjoin_np(r->thread, NULL, &ts) == 0)
 		return;
-	http_abort_all();
+	__atomic_store_n(&r->cancel, true, __ATOMIC_RELEASE);
 	pthread_join(r->thread, NULL);
 }
 

@@ -3,14 +3,29 @@
 #ifndef STELE_REPORTER_H
 #define STELE_REPORTER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "state/event.h"
 
-/* What a control plane needs to implement. Every call runs on the reporter's thread. */
+struct agent_config;
+
+/*
+ * What a control plane's backend implements (one file each; the list is in
+ * reporters.c). But for create and wanted, every call runs on the
+ * reporter's thread.
+ */
 struct reporter_ops {
 	const char *name; /* "webhook", "etcd", "aws": in logs and metrics */
+	/* Whether the configuration asks for this reporter. */
+	bool (*wanted)(const struct agent_config *c);
+	/*
+	 * Makes the backend's context from the configuration (it copies what
+	 * it needs) for instance_id; makes no request. Returns 0 or a
+	 * negative errno (logged).
+	 */
+	int (*create)(const struct agent_config *c, const char *instance_id, void **ctx);
 	/*
 	 * Delivers one event: 0 once the control plane has it, a negative
 	 * errno to try the same event again after a backoff. Nothing after it
@@ -65,14 +80,5 @@ void reporter_stop(struct reporter *r, uint64_t drain_ms);
 /* The delay before retry number attempt (1, 2, ...): full jitter below min(max, initial *
  * 2^(attempt-1)). */
 uint64_t reporter_backoff_ms(const struct reporter_policy *p, unsigned attempt, uint32_t random);
-
-/* The reporters the agent offers; each returns 0 with *ctx, or a negative errno (reported). */
-struct agent_config;
-extern const struct reporter_ops webhook_ops;
-int webhook_create(const struct agent_config *c, void **ctx);
-extern const struct reporter_ops etcd_ops;
-int etcd_create(const struct agent_config *c, const char *instance_id, void **ctx);
-extern const struct reporter_ops aws_ops;
-int aws_create(const struct agent_config *c, void **ctx);
 
 #endif

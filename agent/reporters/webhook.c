@@ -14,7 +14,7 @@
 #include "buf.h"
 #include "config/config.h"
 #include "util/http.h"
-#include "log.h"
+#include "util/log.h"
 #include "reporter.h"
 #include "util.h"
 
@@ -119,21 +119,24 @@ static int read_token_file(const char *path, char *buf, size_t *len)
 	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
 	if (fd < 0) {
 		r = neg_errno();
-		stele_err("webhook: cannot open token file \"%s\": %s", path, strerror(-r));
+		agent_log(LOG_ERR, "webhook: cannot open token file \"%s\": %s", path,
+			  strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		stele_err("webhook: token file \"%s\" is not a regular file", path);
+		agent_log(LOG_ERR, "webhook: token file \"%s\" is not a regular file", path);
 		return -EINVAL;
 	}
 	/* One byte more than allowed tells an oversized file from a full one. */
 	r = read_all(fd, buf, WEBHOOK_TOKEN_MAX + 1, len);
 	if (r < 0) {
-		stele_err("webhook: cannot read token file \"%s\": %s", path, strerror(-r));
+		agent_log(LOG_ERR, "webhook: cannot read token file \"%s\": %s", path,
+			  strerror(-r));
 		return r;
 	}
 	if (*len > WEBHOOK_TOKEN_MAX) {
-		stele_err("webhook: token file \"%s\" is over %d bytes", path, WEBHOOK_TOKEN_MAX);
+		agent_log(LOG_ERR, "webhook: token file \"%s\" is over %d bytes", path,
+			  WEBHOOK_TOKEN_MAX);
 		return -EFBIG;
 	}
 	return 0;
@@ -144,7 +147,8 @@ static int make_auth(struct webhook *w, const char *token, size_t n, const char 
 	struct stele_buf b;
 
 	if (!token_valid(token, n)) {
-		stele_err(
+		agent_log(
+		    LOG_ERR,
 		    "webhook: the token in %s is empty or has characters a header cannot carry",
 		    from);
 		return -EINVAL;
@@ -184,13 +188,13 @@ static bool url_ok(const char *url)
 	return url && (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0);
 }
 
-int webhook_create(const struct agent_config *c, void **ctx)
+static int webhook_create(const struct agent_config *c, const char *instance_id, void **ctx)
 {
 	struct webhook *w;
 	int r;
 
 	if (!url_ok(c->webhook_url)) {
-		stele_err("webhook: webhook.url is not an http:// or https:// URL");
+		agent_log(LOG_ERR, "webhook: webhook.url is not an http:// or https:// URL");
 		return -EINVAL;
 	}
 	w = calloc(1, sizeof(*w));
@@ -204,13 +208,14 @@ int webhook_create(const struct agent_config *c, void **ctx)
 		r = load_token(w, c);
 	if (r < 0) {
 		if (r == -ENOMEM)
-			stele_err("webhook: out of memory");
+			agent_log(LOG_ERR, "webhook: out of memory");
 		webhook_free(w);
 		return r;
 	}
 	http_url_for_log(w->url, w->shown, sizeof(w->shown));
 	if (w->auth && strncasecmp(w->url, "http://", 7) == 0)
-		stele_err("webhook: warning: the bearer token goes over plain http to \"%s\"",
+		agent_log(LOG_ERR,
+			  "webhook: warning: the bearer token goes over plain http to \"%s\"",
 			  w->shown);
 	*ctx = w;
 	return 0;
@@ -234,7 +239,8 @@ static int status_error(const struct webhook *w, const struct http_response *res
 	char text[201];
 
 	excerpt(text, sizeof(text), resp);
-	stele_err("webhook: \"%s\" answered %ld%s%s", w->shown, s, text[0] ? ": " : "", text);
+	agent_log(LOG_ERR, "webhook: \"%s\" answered %ld%s%s", w->shown, s, text[0] ? ": " : "",
+		  text);
 	if (s >= 500 || s == 408 || s == 429)
 		return -EAGAIN;
 	if (s == 401 || s == 403)
@@ -254,7 +260,7 @@ static int webhook_deliver(void *ctx, const struct agent_event *ev)
 
 	body = event_to_json(ev);
 	if (!body) {
-		stele_err("webhook: out of memory");
+		agent_log(LOG_ERR, "webhook: out of memory");
 		return -ENOMEM;
 	}
 	r = snprintf(idem, sizeof(idem), "Idempotency-Key: %s", ev->id);
@@ -278,16 +284,23 @@ static int webhook_deliver(void *ctx, const struct agent_event *ev)
 	};
 	r = http_do(&req, &resp);
 	if (r < 0)
-		stele_err("webhook: POST \"%s\" (event %" PRIu64 "): %s", w->shown, ev->seq,
-			  resp.error);
+		agent_log(LOG_ERR, "webhook: POST \"%s\" (event %" PRIu64 "): %s", w->shown,
+			  ev->seq, resp.error);
 	else if (resp.status < 200 || resp.status > 299)
 		r = status_error(w, &resp);
 	http_response_clear(&resp);
 	return r;
 }
 
+static bool webhook_wanted(const struct agent_config *c)
+{
+	return c->webhook_url != NULL;
+}
+
 const struct reporter_ops webhook_ops = {
     .name = "webhook",
+    .wanted = webhook_wanted,
+    .create = webhook_create,
     .deliver = webhook_deliver,
     .free = webhook_free,
 };

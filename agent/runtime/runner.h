@@ -8,22 +8,22 @@
 #include <stddef.h>
 #include <sys/signalfd.h>
 
-#include "agent.h"
 #include "config/config.h"
+#include "config/sources.h"
+#include "reporters/reporters.h"
 #include "state/event.h"
 
-#define AGENT_MAX_REPORTERS 3
-#define AGENT_HOOK_FDS	    4
+#define AGENT_HOOK_FDS 4
 
 struct agent {
 	struct agent_config cfg;
-	struct agent_conf_info conf_info;
+	struct conf_info conf_info;
 	char *instance_id;
 	struct state *st;
 	struct health *health;
 	struct agentcheck *ac;
 	struct checks *checks;
-	struct reporter *reporters[AGENT_MAX_REPORTERS];
+	struct reporter *reporters[REPORTERS_MAX];
 	size_t n_reporters;
 	struct verifier *verifier;
 	int sig_fd;	 /* the blocked signals */
@@ -56,14 +56,15 @@ struct agent_hooks {
 };
 
 /*
- * Loads the configuration (arguments as for stele agent; name for the
- * usage line), blocks SIGTERM, SIGINT, SIGHUP and the signals in more (may
- * be NULL) into a->sig_fd before any thread starts, and sets up sd_notify
- * and libcurl. Returns true when the agent should start; else false with
- * the exit code in *code (the configuration is then freed).
+ * Loads the configuration (arguments as for stele agent), blocks SIGTERM,
+ * SIGINT, SIGHUP and the signals in more (may be NULL) into a->sig_fd before
+ * any thread starts, and sets up the log, sd_notify and libcurl. Returns 0
+ * when the agent should start; CONF_LOAD_CHECKED (--check-config: the
+ * configuration is valid) or CONF_LOAD_USAGE (bad arguments), or a negative
+ * errno (said in the log), when it should not; the configuration is then
+ * freed. The caller says what that means to its user.
  */
-bool agent_init(struct agent *a, const char *name, int argc, char **argv, const sigset_t *more,
-		int *code);
+int agent_init(struct agent *a, int argc, char **argv, const sigset_t *more);
 
 /* Starts the reporters, the servers, the checks and the verifier. Returns 0 or a negative errno. */
 int agent_start(struct agent *a);

@@ -13,14 +13,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "refuse/guard.h"
-#include "hash.h"
-#include "load.h"
-#include "watch/mounts.h"
-#include "cli/report.h"
+#include "stele.h"
 #include "util.h"
+#include "util/log.h"
 #include "verifier.h"
-#include "verify.h"
+#include "watch/mounts.h"
 #include "watch/watch.h"
 
 #define IOPRIO_WHO_PROCESS	  1
@@ -30,7 +29,7 @@
 struct verifier {
 	bool running; /* the thread was started */
 	const struct agent_config *cfg;
-	const struct agent_conf_info *info;
+	const struct conf_info *info;
 	struct state *st;
 	pthread_t thread;
 	int stop_fd; /* the agent stops */
@@ -52,14 +51,6 @@ struct verifier {
 	struct guard_listener *guard;
 };
 
-static double monotonic_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Priorities for this thread and the hash workers it starts (they inherit them). */
 static void set_priority(int nice_value, int ioprio)
 {
@@ -76,18 +67,18 @@ static void set_priority(int nice_value, int ioprio)
  */
 static bool cloud_file_in_image(const struct verifier *v, struct stele_manifest *m)
 {
-	const char *root = v->cfg->root, *file = v->info->cloud_file;
-	size_t n = strlen(root);
-	char rel[4200];
+	char root[STELE_PATH_MAX + 1], rel[STELE_PATH_MAX + 2];
+	size_t n = strlen(v->cfg->root);
 
-	while (n > 1 && root[n - 1] == '/')
+	/* The root as configured may end in a slash; stele_path_rel wants it without. */
+	while (n > 1 && v->cfg->root[n - 1] == '/')
 		n--;
-	if (n == 1 && root[0] == '/')
-		n = 0;
-	else if (strncmp(file, root, n) != 0 || file[n] != '/')
+	if (n >= sizeof(root))
 		return false;
-	snprintf(rel, sizeof(rel), ".%s", file + n);
-	return stele_manifest_find(m, rel) != NULL;
+	memcpy(root, v->cfg->root, n);
+	root[n] = '\0';
+	return stele_path_rel(root, v->info->cloud_file, rel, sizeof(rel)) == 0 &&
+	       stele_manifest_find(m, rel) != NULL;
 }
 
 /* Whether a pinned key id is among the valid signers. Called locked. */
@@ -130,18 +121,13 @@ static bool pins_accept(struct verifier *v, const struct stele_loaded *l)
 static int load_trusted(struct verifier *v, struct stele_loaded *l)
 {
 	const struct agent_config *c = v->cfg;
-	struct stele_trust *trust = NULL;
-	char reason[512];
+	struct stele_error err;
 	bool ok;
 	int r;
 
-	r = stele_trust_load(c->trust, &trust);
-	if (r == 0)
-		r = stele_load(c->manifest, trust, c->threshold, time(NULL), l);
-	stele_trust_free(trust);
+	r = stele_load_trusted(c->manifest, c->trust, c->threshold, time(NULL), l, &err);
 	if (r < 0) {
-		agent_last_error(reason, sizeof(reason));
-		state_untrusted(v->st, reason);
+		state_untrusted(v->st, err.msg);
 		return r;
 	}
 	pthread_mutex_lock(&v->lock);
@@ -200,16 +186,7 @@ int verifier_repin(struct verifier *v, char *const *pins, size_t n_pins, bool fr
 	return 0;
 }
 
-static void could_not_verify(struct verifier *v)
-{
-	char why[400], reason[512];
-
-	agent_last_error(why, sizeof(why));
-	snprintf(reason, sizeof(reason), "could not verify %s: %s", v->cfg->root, why);
-	state_untrusted(v->st, reason);
-}
-
-/* Compares the root with l; the first time, keeps l for the watchers. */
+/* Compares the root with l. */
 static int compare_root(struct verifier *v, struct stele_loaded *l, bool limited)
 {
 	struct stele_verify_opts o = {
@@ -217,20 +194,19 @@ static int compare_root(struct verifier *v, struct stele_loaded *l, bool limited
 	    .max_bytes_per_sec = limited ? v->cfg->verify_rate_mb * 1000000 : 0,
 	    .background = limited,
 	};
-	struct stele_exclude *ex = NULL;
 	struct stele_report *rep = NULL;
-	double start = monotonic_now();
+	struct stele_error err;
+	double start = stele_monotonic_seconds();
+	char reason[600];
 	int r;
 
-	r = stele_manifest_exclusions(l->manifest, &ex);
-	if (r == 0)
-		r = stele_verify_tree_opts(l->manifest, v->rootfd, ex, &o, &rep);
-	stele_exclude_free(ex);
+	r = stele_verify_tree(l->manifest, v->rootfd, &o, &rep, &err);
 	if (r < 0) {
-		could_not_verify(v);
+		snprintf(reason, sizeof(reason), "could not verify %s: %s", v->cfg->root, err.msg);
+		state_untrusted(v->st, reason);
 		return r;
 	}
-	state_verify_done(v->st, rep, monotonic_now() - start);
+	state_verify_done(v->st, rep, stele_monotonic_seconds() - start);
 	stele_report_free(rep);
 	return 0;
 }
@@ -240,8 +216,7 @@ static void on_changed(void *ctx, const char *rel)
 {
 	struct verifier *v = ctx;
 	unsigned kinds = 0;
-	char kind_names[200] = "";
-	size_t o = 0;
+	char names[200];
 	int r;
 
 	r = stele_verify_path(v->first.manifest, v->rootfd, v->ex, rel, &kinds);
@@ -249,16 +224,9 @@ static void on_changed(void *ctx, const char *rel)
 		kinds = STELE_D_UNREADABLE;
 	if (!kinds)
 		return;
-	for (unsigned bit = 1; bit <= STELE_D_UNREADABLE; bit <<= 1)
-		if (kinds & bit) {
-			int n = snprintf(kind_names + o, sizeof(kind_names) - o, "%s%s",
-					 o ? "," : "", stele_diff_kind_name(bit));
-			if (n < 0 || (size_t)n >= sizeof(kind_names) - o)
-				break;
-			o += (size_t)n;
-		}
-	_cleanup_free_ char *shown = report_display_path(rel);
-	state_violation(v->st, shown ? shown : rel, kind_names, "seen as it happened");
+	_cleanup_free_ char *shown = stele_path_display(rel);
+	state_violation(v->st, shown ? shown : rel, stele_diff_kinds(kinds, names, sizeof(names)),
+			"seen as it happened");
 }
 
 static void on_lost(void *ctx, const char *why)
@@ -272,7 +240,7 @@ static void on_lost(void *ctx, const char *why)
 static void on_mount(void *ctx, const char *rel, const char *what)
 {
 	struct verifier *v = ctx;
-	_cleanup_free_ char *shown = report_display_path(rel);
+	_cleanup_free_ char *shown = stele_path_display(rel);
 
 	state_violation(v->st, shown ? shown : rel, "mount", what);
 }
@@ -315,11 +283,11 @@ static bool wait_or_stop(struct verifier *v, uint64_t ms)
 {
 	struct pollfd p[2] = {{.fd = v->stop_fd, .events = POLLIN},
 			      {.fd = v->now_fd, .events = POLLIN}};
-	double end = monotonic_now() + (double)ms / 1000;
+	double end = stele_monotonic_seconds() + (double)ms / 1000;
 	double left;
 	uint64_t n;
 
-	while ((left = end - monotonic_now()) > 0) {
+	while ((left = end - stele_monotonic_seconds()) > 0) {
 		int timeout = left > 3600 ? 3600000 : (int)(left * 1000) + 1;
 		if (poll(p, ms ? 2 : 1, timeout) <= 0)
 			continue;
@@ -364,8 +332,8 @@ static void *run(void *arg)
 	return NULL;
 }
 
-int verifier_start(const struct agent_config *cfg, const struct agent_conf_info *info,
-		   struct state *st, struct verifier **out)
+int verifier_start(const struct agent_config *cfg, const struct conf_info *info, struct state *st,
+		   struct verifier **out)
 {
 	struct verifier *v = calloc(1, sizeof(*v));
 	int r;

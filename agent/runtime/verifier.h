@@ -5,8 +5,8 @@
 
 #include <stdbool.h>
 
-#include "agent.h"
 #include "config/config.h"
+#include "config/sources.h"
 #include "state/state.h"
 
 struct verifier;
@@ -18,8 +18,8 @@ struct verifier;
  * lost. Everything found goes to st. cfg, info and st must outlive it.
  * Returns 0 or a negative errno.
  */
-int verifier_start(const struct agent_config *cfg, const struct agent_conf_info *info,
-		   struct state *st, struct verifier **out);
+int verifier_start(const struct agent_config *cfg, const struct conf_info *info, struct state *st,
+		   struct verifier **out);
 
 /*
  * New pins (trust.pin, read again at release; from_cloud_file: they came

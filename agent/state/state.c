@@ -10,8 +10,8 @@
 #include <sys/random.h>
 #include <time.h>
 
+#include "clock.h"
 #include "buf.h"
-#include "cli/report.h"
 #include "state.h"
 #include "timefmt.h"
 #include "util.h"
@@ -84,14 +84,6 @@ struct state {
 	char check_line[600];
 };
 
-static double monotonic_now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static bool sticky(enum agent_state s)
 {
 	return s == AGENT_UNTRUSTED || s == AGENT_DRIFTED || s == AGENT_REPLACING;
@@ -155,7 +147,7 @@ int state_new(const char *instance_id, const struct agent_config *cfg, struct st
 	st->state = AGENT_VERIFYING;
 	snprintf(st->reason, sizeof(st->reason), "verification has not finished");
 	st->since = time(NULL);
-	st->started = monotonic_now();
+	st->started = stele_monotonic_seconds();
 	render_fast_paths(st);
 	*out = st;
 	return 0;
@@ -465,23 +457,6 @@ void state_verify_started(struct state *st)
 	announce(st);
 }
 
-static char *kinds_string(unsigned kinds)
-{
-	char buf[256] = "";
-	size_t o = 0;
-
-	for (unsigned bit = 1; bit && bit <= STELE_D_UNREADABLE; bit <<= 1) {
-		if (!(kinds & bit))
-			continue;
-		int n = snprintf(buf + o, sizeof(buf) - o, "%s%s", o ? "," : "",
-				 stele_diff_kind_name(bit));
-		if (n < 0 || (size_t)n >= sizeof(buf) - o)
-			break;
-		o += (size_t)n;
-	}
-	return strdup(buf);
-}
-
 /* Replaces the kept violations with rep's; returns -ENOMEM. Called locked. */
 static int keep_violations(struct state *st, const struct stele_report *rep)
 {
@@ -495,8 +470,11 @@ static int keep_violations(struct state *st, const struct stele_report *rep)
 	if (!st->violations)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		st->violations[i].path = report_display_path(rep->diffs[i].path);
-		st->violations[i].kinds = kinds_string(rep->diffs[i].kinds);
+		st->violations[i].path = stele_path_display(rep->diffs[i].path);
+		char kinds[200];
+
+		st->violations[i].kinds =
+		    strdup(stele_diff_kinds(rep->diffs[i].kinds, kinds, sizeof(kinds)));
 		st->n_violations++;
 		if (!st->violations[i].path || !st->violations[i].kinds)
 			return -ENOMEM;
@@ -516,7 +494,7 @@ static void request_replacement(struct state *st, const char *drift_reason)
 		return;
 	transition(st, AGENT_DRIFTED, drift_reason);
 	snprintf(reason, sizeof(reason), "replacement requested: %.480s", drift_reason);
-	st->drain_until = monotonic_now() + (double)st->cfg->replace_drain_ms / 1000;
+	st->drain_until = stele_monotonic_seconds() + (double)st->cfg->replace_drain_ms / 1000;
 	transition(st, AGENT_REPLACING, reason);
 }
 
@@ -658,7 +636,7 @@ void state_agent_check_line(void *ctx, char *buf, size_t len)
 
 	pthread_mutex_lock(&st->lock);
 	/* Drain first: HAProxy stops sending new sessions, lets the open ones end. */
-	if (st->state == AGENT_REPLACING && monotonic_now() < st->drain_until)
+	if (st->state == AGENT_REPLACING && stele_monotonic_seconds() < st->drain_until)
 		snprintf(buf, len, "drain\n");
 	else
 		snprintf(buf, len, "%s", st->check_line);
@@ -821,7 +799,7 @@ static int status_fill(json_object *o, const struct state *st)
 	    put_str(o, "watch_mode", st->watch_mode[0] ? st->watch_mode : NULL) < 0 ||
 	    put(o, "reporters", reporters_json(st)) < 0 ||
 	    put(o, "uptime_seconds",
-		json_object_new_uint64((uint64_t)(monotonic_now() - st->started))) < 0)
+		json_object_new_uint64((uint64_t)(stele_monotonic_seconds() - st->started))) < 0)
 		return -ENOMEM;
 	return 0;
 }
@@ -890,7 +868,9 @@ static int metrics_state(struct stele_buf *b, const struct state *st)
 			       st->version, st->digest, st->pinned ? "pinned" : "self-attested");
 	}
 	r = r ?: metric(b, "stele_uptime_seconds", "gauge", "seconds since the agent started");
-	r = r ?: stele_buf_printf(b, "stele_uptime_seconds %.0f\n", monotonic_now() - st->started);
+	r = r
+		?: stele_buf_printf(b, "stele_uptime_seconds %.0f\n",
+				    stele_monotonic_seconds() - st->started);
 	if (st->watch_mode[0]) {
 		r = r
 			?: metric(b, "stele_watch_mode", "gauge",

@@ -10,7 +10,7 @@
 #include "config/config.h"
 #include "event.h"
 #include "reporters/reporter.h"
-#include "verify.h"
+#include "stele.h"
 
 struct state;
 

@@ -13,18 +13,20 @@
 #define HTTP_DEFAULT_TIMEOUT_MS 10000
 #define HTTP_DEFAULT_MAX	(1u << 20)
 
-/* Set once the agent stops and its reporters' time to drain is up. */
-static bool aborting;
+/* The flag that cancels the requests this thread makes, if any. */
+static _Thread_local const bool *cancel_flag;
 
-void http_abort_all(void)
+void http_cancel_on(const bool *flag)
 {
-	__atomic_store_n(&aborting, true, __ATOMIC_RELEASE);
+	cancel_flag = flag;
 }
 
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
 		       curl_off_t ulnow)
 {
-	return __atomic_load_n(&aborting, __ATOMIC_ACQUIRE) ? 1 : 0;
+	const bool *flag = ud;
+
+	return flag && __atomic_load_n(flag, __ATOMIC_ACQUIRE) ? 1 : 0;
 }
 
 int http_global_init(void)
@@ -114,6 +116,7 @@ static int setup(CURL *h, const struct http_request *req, struct curl_slist **hd
 	ok &= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data) == CURLE_OK;
 	ok &= curl_easy_setopt(h, CURLOPT_WRITEDATA, k) == CURLE_OK;
 	ok &= curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress) == CURLE_OK;
+	ok &= curl_easy_setopt(h, CURLOPT_XFERINFODATA, (void *)cancel_flag) == CURLE_OK;
 	ok &= curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L) == CURLE_OK;
 	if (req->body) {
 		ok &= curl_easy_setopt(h, CURLOPT_POSTFIELDS, req->body) == CURLE_OK;

@@ -32,10 +32,12 @@ struct http_response {
 int http_global_init(void);
 
 /*
- * Makes every request in flight, and every later one, fail at once with
- * -ECANCELED: for a process that stops and has waited long enough.
+ * The requests the calling thread makes from now on fail with -ECANCELED
+ * as soon as *flag is true (read atomically; NULL: never): so a reporter
+ * that has waited long enough at stop cuts its own request in flight, and
+ * no one else's.
  */
-void http_abort_all(void);
+void http_cancel_on(const bool *flag);
 
 /*
  * Performs req. Returns 0 when a response arrived (whatever its status),

@@ -73,18 +73,18 @@ int netaddr_listen(const char *s, int backlog, int nonblock)
 	int fd, one = 1;
 
 	if (netaddr_parse(s, &ss, &len) < 0) {
-		stele_err("listen address '%s': want HOST:PORT or [V6]:PORT, numeric", s);
+		agent_log(LOG_ERR, "listen address '%s': want HOST:PORT or [V6]:PORT, numeric", s);
 		return -EINVAL;
 	}
 	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
 	if (fd < 0) {
-		stele_err("%s: socket: %s", s, strerror(errno));
+		agent_log(LOG_ERR, "%s: socket: %s", s, strerror(errno));
 		return neg_errno();
 	}
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, backlog) < 0) {
 		int r = neg_errno();
-		stele_err("%s: %s", s, strerror(-r));
+		agent_log(LOG_ERR, "%s: %s", s, strerror(-r));
 		close(fd);
 		return r;
 	}

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The watcher's fanotify half: filesystem marks, events named by directory handle and name. */
+/* The fanotify backend: filesystem marks, events named by directory handle and name. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -8,8 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "util.h"
-#include "watch_int.h"
 
 #define FAN_EVENTS                                                                                 \
 	(FAN_MODIFY | FAN_ATTRIB | FAN_CREATE | FAN_DELETE | FAN_MOVED_FROM | FAN_MOVED_TO |       \
@@ -21,7 +21,7 @@ struct handle_buf {
 	unsigned char bytes[MAX_HANDLE_SZ];
 };
 
-int watch_fanotify_open(struct watch *w, const char **what)
+static int fanotify_open(struct watch *w, const char **what)
 {
 	*what = "fanotify_init";
 	w->fd = fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME,
@@ -80,7 +80,7 @@ static int dir_rel(struct watch *w, struct file_handle *fh)
 	if ((size_t)n >= sizeof(abs))
 		return -ENAMETOOLONG;
 	abs[n] = '\0';
-	return watch_rel_of(w, abs, w->path, sizeof(w->path));
+	return stele_path_rel(w->root, abs, w->path, sizeof(w->path));
 }
 
 /* Notes the directory's path, plus "/" + name unless the event is on the directory itself. */
@@ -166,7 +166,7 @@ static bool read_records(struct watch *w, const uint8_t *p, size_t len)
 	return false;
 }
 
-void watch_fanotify_read(struct watch *w, const uint8_t *buf, size_t len)
+static void fanotify_read(struct watch *w, const uint8_t *buf, size_t len)
 {
 	const size_t mdlen = sizeof(struct fanotify_event_metadata);
 
@@ -190,3 +190,10 @@ void watch_fanotify_read(struct watch *w, const uint8_t *buf, size_t len)
 		len -= md.event_len;
 	}
 }
+
+const struct watch_backend watch_fanotify = {
+    .mode = WATCH_FANOTIFY,
+    .description = "fanotify filesystem marks",
+    .open = fanotify_open,
+    .read = fanotify_read,
+};

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The watcher's inotify half: a watch on every sealed directory, and on new ones. */
+/* The inotify backend: a watch on every sealed directory, and on new ones. */
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -7,9 +7,9 @@
 #include <sys/inotify.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "backend.h"
 #include "util.h"
-#include "watch_int.h"
+#include "util/log.h"
 
 #define IN_EVENTS                                                                                  \
 	(IN_MODIFY | IN_ATTRIB | IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |             \
@@ -105,13 +105,15 @@ static int add_dir(struct watch *w, const char *rel, bool copy)
 		if (r == -ENOENT || r == -ENOTDIR || r == -ELOOP)
 			return 0;
 		if (r != -ENOSPC)
-			stele_err("watch: '%s': %s", abs, strerror(-r));
+			agent_log(LOG_ERR, "watch: '%s': %s", abs, strerror(-r));
 		return r == -ENOSPC ? r : 0;
 	}
 	return remember(w, wd, rel, copy);
 }
 
-int watch_inotify_open(struct watch *w)
+static void inotify_free(struct watch *w);
+
+static int inotify_open(struct watch *w, const char **what)
 {
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (w->fd < 0)
@@ -121,7 +123,7 @@ int watch_inotify_open(struct watch *w)
 		int r;
 
 		if (e->type != STELE_T_DIR || (e->flags & STELE_E_IGNORE) ||
-		    watch_excluded(w, e->path))
+		    stele_exclude_covers(w->ex, e->path))
 			continue;
 		r = add_dir(w, e->path, false);
 		if (r == -ENOSPC) {
@@ -131,7 +133,7 @@ int watch_inotify_open(struct watch *w)
 			break;
 		}
 		if (r < 0) {
-			watch_inotify_free(w);
+			inotify_free(w);
 			close(w->fd);
 			w->fd = -1;
 			return r;
@@ -145,7 +147,7 @@ static void watch_new_dir(struct watch *w, const char *rel)
 {
 	int r;
 
-	if (watch_excluded(w, rel))
+	if (stele_exclude_covers(w->ex, rel))
 		return;
 	r = add_dir(w, rel, true);
 	if (r == -ENOSPC && !w->limit_said) {
@@ -189,7 +191,7 @@ static void handle(struct watch *w, const struct inotify_event *ev, const char *
 		watch_new_dir(w, w->path);
 }
 
-void watch_inotify_read(struct watch *w, const uint8_t *buf, size_t len)
+static void inotify_read(struct watch *w, const uint8_t *buf, size_t len)
 {
 	const size_t hlen = sizeof(struct inotify_event);
 
@@ -216,7 +218,7 @@ void watch_inotify_read(struct watch *w, const uint8_t *buf, size_t len)
 	}
 }
 
-void watch_inotify_free(struct watch *w)
+static void inotify_free(struct watch *w)
 {
 	for (size_t i = 0; i < w->n_dirs; i++)
 		free(w->dirs[i].owned);
@@ -224,3 +226,11 @@ void watch_inotify_free(struct watch *w)
 	w->dirs = NULL;
 	w->n_dirs = w->cap_dirs = 0;
 }
+
+const struct watch_backend watch_inotify = {
+    .mode = WATCH_INOTIFY,
+    .description = "inotify on sealed directories",
+    .open = inotify_open,
+    .read = inotify_read,
+    .free = inotify_free,
+};

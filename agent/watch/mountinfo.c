@@ -8,8 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "fileio.h"
 #include "util.h"
+#include "util/log.h"
 
 /* Enough to see what is wrong with a table without flooding the log. */
 #define MAX_REPORTED 16
@@ -176,7 +177,7 @@ static int parse_owned(char *buf, size_t len, const char *name, struct mountinfo
 	if (len && buf[len - 1] != '\n')
 		n_lines++;
 	if (n_lines > MOUNTINFO_MAX_ENTRIES) {
-		stele_err("%s: more than %u mounts", name, MOUNTINFO_MAX_ENTRIES);
+		agent_log(LOG_ERR, "%s: more than %u mounts", name, MOUNTINFO_MAX_ENTRIES);
 		free(buf);
 		return -E2BIG;
 	}
@@ -201,7 +202,7 @@ static int parse_owned(char *buf, size_t len, const char *name, struct mountinfo
 			why = parse_line(s, &v[n]);
 		if (why) {
 			if (bad < MAX_REPORTED)
-				stele_err("%s: line %u: %s", name, lineno, why);
+				agent_log(LOG_ERR, "%s: line %u: %s", name, lineno, why);
 			bad++;
 		} else {
 			v[n++].line = lineno;
@@ -210,7 +211,8 @@ static int parse_owned(char *buf, size_t len, const char *name, struct mountinfo
 	}
 	if (bad) {
 		if (bad > MAX_REPORTED)
-			stele_err("%s: %zu more malformed lines", name, bad - MAX_REPORTED);
+			agent_log(LOG_ERR, "%s: %zu more malformed lines", name,
+				  bad - MAX_REPORTED);
 		free(v);
 		free(buf);
 		return -EBADMSG;
@@ -226,7 +228,7 @@ int mountinfo_parse(const char *text, size_t len, const char *name, struct mount
 	char *buf;
 
 	if (len > MOUNTINFO_MAX_TEXT) {
-		stele_err("%s: larger than %u bytes", name, MOUNTINFO_MAX_TEXT);
+		agent_log(LOG_ERR, "%s: larger than %u bytes", name, MOUNTINFO_MAX_TEXT);
 		return -EFBIG;
 	}
 	buf = malloc(len + 1);
@@ -238,50 +240,21 @@ int mountinfo_parse(const char *text, size_t len, const char *name, struct mount
 
 int mountinfo_read(int fd, const char *name, struct mountinfo *out)
 {
-	size_t cap = 64 * 1024, len = 0;
-	char *buf = NULL;
+	size_t len;
+	char *buf;
 	int r;
 
 	if (lseek(fd, 0, SEEK_SET) < 0) {
 		r = neg_errno();
-		stele_err("'%s': %s", name, strerror(-r));
+		agent_log(LOG_ERR, "'%s': %s", name, strerror(-r));
 		return r;
 	}
-	if (!(buf = malloc(cap)))
-		return -ENOMEM;
-	for (;;) {
-		ssize_t k;
-
-		/* Keep one byte spare for the parser's terminating NUL. */
-		if (len + 1 >= cap) {
-			char *bigger;
-
-			if (cap >= MOUNTINFO_MAX_TEXT) {
-				stele_err("'%s': larger than %u bytes", name, MOUNTINFO_MAX_TEXT);
-				free(buf);
-				return -EFBIG;
-			}
-			cap *= 2;
-			if (!(bigger = realloc(buf, cap))) {
-				free(buf);
-				return -ENOMEM;
-			}
-			buf = bigger;
-		}
-		k = read(fd, buf + len, cap - len - 1);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0) {
-			r = neg_errno();
-			stele_err("'%s': %s", name, strerror(-r));
-			free(buf);
-			return r;
-		}
-		if (k == 0)
-			break;
-		len += (size_t)k;
-	}
-	return parse_owned(buf, len, name, out);
+	r = stele_read_fd(fd, MOUNTINFO_MAX_TEXT, &buf, &len);
+	if (r == -EFBIG)
+		agent_log(LOG_ERR, "'%s': larger than %u bytes", name, MOUNTINFO_MAX_TEXT);
+	else if (r < 0)
+		agent_log(LOG_ERR, "'%s': %s", name, strerror(-r));
+	return r < 0 ? r : parse_owned(buf, len, name, out);
 }
 
 void mountinfo_clear(struct mountinfo *mi)
@@ -311,4 +284,68 @@ bool mountinfo_readonly(const struct mountinfo_entry *e)
 {
 	/* Both fields open with "ro" or "rw": the parser checked. */
 	return strncmp(e->options, "ro", 2) == 0 || strncmp(e->super_options, "ro", 2) == 0;
+}
+
+void mount_table_clear(struct mount_table *t)
+{
+	mountinfo_clear(&t->mi);
+	free(t->by_id);
+	free(t->top);
+	t->by_id = NULL;
+	t->top = NULL;
+}
+
+static int cmp_id(const void *a, const void *b, void *arg)
+{
+	const struct mountinfo *mi = arg;
+	unsigned x = mi->v[*(const size_t *)a].id, y = mi->v[*(const size_t *)b].id;
+
+	return x < y ? -1 : x > y;
+}
+
+ssize_t mount_table_find_id(const struct mount_table *t, unsigned id)
+{
+	size_t lo = 0, hi = t->mi.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		unsigned v = t->mi.v[t->by_id[mid]].id;
+
+		if (v == id)
+			return (ssize_t)t->by_id[mid];
+		if (v < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+int mount_table_read(int fd, const char *name, struct mount_table *out)
+{
+	struct mount_table t = {0};
+	int r = mountinfo_read(fd, name, &t.mi);
+
+	if (r < 0)
+		return r;
+	t.by_id = calloc(t.mi.n ? t.mi.n : 1, sizeof(*t.by_id));
+	t.top = calloc(t.mi.n ? t.mi.n : 1, sizeof(*t.top));
+	if (!t.by_id || !t.top) {
+		mount_table_clear(&t);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < t.mi.n; i++) {
+		t.by_id[i] = i;
+		t.top[i] = true;
+	}
+	qsort_r(t.by_id, t.mi.n, sizeof(*t.by_id), cmp_id, &t.mi);
+	/* A mount whose child sits on the same mount point is hidden by it. */
+	for (size_t i = 0; i < t.mi.n; i++) {
+		ssize_t p = mount_table_find_id(&t, t.mi.v[i].parent);
+
+		if (p >= 0 && (size_t)p != i && streq(t.mi.v[p].mount_point, t.mi.v[i].mount_point))
+			t.top[p] = false;
+	}
+	*out = t;
+	return 0;
 }

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Longest line accepted: two escaped paths of PATH_MAX (4 bytes a byte) and options. */
 #define MOUNTINFO_MAX_LINE (64 * 1024)
@@ -38,7 +39,7 @@ struct mountinfo {
 
 /*
  * Parses a whole table. name names the source in messages; every malformed
- * line is reported ("NAME: line 3: ..."), and then the result is -EBADMSG.
+ * line is logged ("NAME: line 3: ..."), and then the result is -EBADMSG.
  * On success *out holds the entries (free with mountinfo_clear); on failure
  * *out is untouched.
  */
@@ -58,5 +59,23 @@ bool mountinfo_has_option(const char *options, const char *opt);
 
 /* Read-only, through this mount or its whole filesystem? */
 bool mountinfo_readonly(const struct mountinfo_entry *e);
+
+/* A table with what comparing two of them needs to find quickly. */
+struct mount_table {
+	struct mountinfo mi;
+	size_t *by_id; /* indexes into mi.v, sorted by mount id */
+	bool *top;     /* no mount stacked on it at the same mount point */
+};
+
+/*
+ * Reads and parses the table (as mountinfo_read), then works out which
+ * mounts are the visible one on their mount point. Free with
+ * mount_table_clear.
+ */
+int mount_table_read(int fd, const char *name, struct mount_table *out);
+void mount_table_clear(struct mount_table *t);
+
+/* Index of the mount with this id, or -1. */
+ssize_t mount_table_find_id(const struct mount_table *t, unsigned id);
 
 #endif

@@ -1,12 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* Mount changes over the sealed tree, and read-only bind remounts. */
+/* Mount changes over the sealed tree. */
 #ifndef STELE_MOUNTS_H
 #define STELE_MOUNTS_H
 
 #include <stddef.h>
 
-#include "exclude.h"
-#include "manifest.h"
+#include "stele.h"
 
 /*
  * Called on the watcher's thread for each mount change that is a
@@ -27,13 +26,5 @@ struct mounts;
 int mounts_start(const char *root, struct stele_manifest *m, const struct stele_exclude *ex,
 		 mounts_violation_fn fn, void *ctx, struct mounts **out);
 void mounts_stop(struct mounts *mt);
-
-/*
- * Makes each of the n absolute paths a read-only bind mount of itself (as
- * systemd's ProtectSystem=strict does), submounts included. Returns 0 or
- * the first negative errno (reported, naming the path); paths done before
- * a failure stay read-only.
- */
-int mounts_protect_readonly(const char *const *paths, size_t n);
 
 #endif

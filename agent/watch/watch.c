@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The watcher's thread: read notifications, coalesce them, hand on the paths. */
+/* The watcher: picks a backend, reads its notifications on a thread, hands on the paths. */
 #include "watch.h"
 
 #include <errno.h>
@@ -9,9 +9,9 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "log.h"
+#include "backend.h"
 #include "util.h"
-#include "watch_int.h"
+#include "util/log.h"
 
 const char *watch_mode_name(enum watch_mode m)
 {
@@ -25,113 +25,17 @@ const char *watch_mode_name(enum watch_mode m)
 	}
 }
 
+/*
+ * The backends, in the order they are tried. Each is declared here, where
+ * it is listed, and defined in its own file.
+ */
+extern const struct watch_backend watch_fanotify;
+extern const struct watch_backend watch_inotify;
+static const struct watch_backend *const backends[] = {&watch_fanotify, &watch_inotify};
+
 enum watch_mode watch_get_mode(const struct watch *w)
 {
-	return w->mode;
-}
-
-static uint32_t hash_str(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
-}
-
-bool watch_excluded(const struct watch *w, const char *rel)
-{
-	char copy[STELE_PATH_MAX + 2];
-	size_t len = strlen(rel);
-	unsigned depth = 0;
-
-	/* Longer than any sealed path: nothing to exclude it from. */
-	if (len >= sizeof(copy))
-		return false;
-	memcpy(copy, rel, len + 1);
-	for (char *s = copy + 1; *s; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (depth && stele_exclude_match(w->ex, copy, depth))
-			return true;
-		*s = '/';
-		depth++;
-	}
-	return depth && stele_exclude_match(w->ex, copy, depth);
-}
-
-void watch_note(struct watch *w, const char *rel)
-{
-	struct watch_batch *b = &w->batch;
-	uint32_t h;
-
-	if (watch_excluded(w, rel))
-		return;
-	h = hash_str(rel);
-	for (size_t i = 0; i < b->n; i++)
-		if (b->hashes[i] == h && streq(b->rels[i], rel))
-			return;
-	if (b->n == WATCH_BATCH_MAX)
-		watch_flush(w);
-	b->rels[b->n] = strdup(rel);
-	if (!b->rels[b->n]) {
-		watch_lost(w, "out of memory");
-		return;
-	}
-	b->hashes[b->n++] = h;
-}
-
-void watch_flush(struct watch *w)
-{
-	struct watch_batch *b = &w->batch;
-
-	for (size_t i = 0; i < b->n; i++) {
-		w->ops->changed(w->ctx, b->rels[i]);
-		free(b->rels[i]);
-	}
-	b->n = 0;
-}
-
-void watch_lost(struct watch *w, const char *why)
-{
-	watch_flush(w);
-	w->ops->lost(w->ctx, why);
-}
-
-int watch_rel_of(const struct watch *w, const char *abs, char *out, size_t cap)
-{
-	const char *suffix;
-	size_t n;
-
-	if (streq(abs, w->root))
-		suffix = "";
-	else if (w->root_len == 1)
-		suffix = abs; /* the root is "/" */
-	else if (strncmp(abs, w->root, w->root_len) == 0 && abs[w->root_len] == '/')
-		suffix = abs + w->root_len;
-	else
-		return 1;
-	n = strlen(suffix);
-	if (n + 2 > cap)
-		return -ENAMETOOLONG;
-	out[0] = '.';
-	memcpy(out + 1, suffix, n + 1);
-	return 0;
-}
-
-int watch_abs_of(const struct watch *w, const char *rel, char *out, size_t cap)
-{
-	const char *suffix = rel + 1; /* "" or "/a/b" */
-	size_t rlen = w->root_len == 1 ? 0 : w->root_len, n = strlen(suffix);
-
-	if (rlen + n + 2 > cap)
-		return -ENAMETOOLONG;
-	memcpy(out, w->root, rlen);
-	memcpy(out + rlen, suffix, n + 1);
-	if (rlen + n == 0)
-		memcpy(out, "/", 2);
-	return 0;
+	return w->backend ? w->backend->mode : WATCH_NONE;
 }
 
 /* Reads everything queued, one read at a time. */
@@ -149,10 +53,7 @@ static void drain(struct watch *w)
 		}
 		if (n == 0)
 			return;
-		if (w->mode == WATCH_FANOTIFY)
-			watch_fanotify_read(w, w->buf, (size_t)n);
-		else
-			watch_inotify_read(w, w->buf, (size_t)n);
+		w->backend->read(w, w->buf, (size_t)n);
 		watch_flush(w);
 	}
 }
@@ -185,31 +86,30 @@ static void *watch_thread(void *arg)
 	return NULL;
 }
 
-/* fanotify if asked and allowed, else inotify, else nothing (said why). */
-static int choose_mode(struct watch *w, bool try_fanotify)
+/* The first backend that can watch the tree (fanotify only if asked), else nothing: said why. */
+static void choose_backend(struct watch *w, bool try_fanotify)
 {
-	const char *what = "";
-	int r;
+	for (size_t i = 0; i < ARRAY_SIZE(backends); i++) {
+		const struct watch_backend *b = backends[i];
+		const char *what = watch_mode_name(b->mode);
+		int r;
 
-	if (try_fanotify) {
-		r = watch_fanotify_open(w, &what);
+		if (b->mode == WATCH_FANOTIFY && !try_fanotify)
+			continue;
+		r = b->open(w, &what);
 		if (r == 0) {
-			w->mode = WATCH_FANOTIFY;
-			return 0;
+			w->backend = b;
+			return;
 		}
-		stele_err("watch: %s on '%s': %s; falling back to inotify on sealed directories",
-			  what, w->root, strerror(-r));
+		if (i + 1 < ARRAY_SIZE(backends))
+			agent_log(LOG_ERR, "watch: %s on '%s': %s; falling back to %s", what,
+				  w->root, strerror(-r), backends[i + 1]->description);
+		else
+			agent_log(LOG_ERR,
+				  "watch: %s on '%s': %s; nothing is watched, only periodic "
+				  "verification will notice changes",
+				  what, w->root, strerror(-r));
 	}
-	r = watch_inotify_open(w);
-	if (r == 0) {
-		w->mode = WATCH_INOTIFY;
-		return 0;
-	}
-	stele_err("watch: inotify on '%s': %s; nothing is watched, only periodic verification "
-		  "will notice changes",
-		  w->root, strerror(-r));
-	w->mode = WATCH_NONE;
-	return 0;
 }
 
 static int start_thread(struct watch *w)
@@ -219,12 +119,12 @@ static int start_thread(struct watch *w)
 	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (w->stop_fd < 0) {
 		r = neg_errno();
-		stele_err("watch: eventfd: %s", strerror(-r));
+		agent_log(LOG_ERR, "watch: eventfd: %s", strerror(-r));
 		return r;
 	}
 	r = -pthread_create(&w->thread, NULL, watch_thread, w);
 	if (r < 0) {
-		stele_err("watch: cannot start thread: %s", strerror(-r));
+		agent_log(LOG_ERR, "watch: cannot start thread: %s", strerror(-r));
 		return r;
 	}
 	w->running = true;
@@ -248,14 +148,12 @@ int watch_start(const char *root, struct stele_manifest *m, const struct stele_e
 	w->buf = malloc(WATCH_READ_BUF);
 	if (!w->root || !w->buf) {
 		r = w->root ? -ENOMEM : neg_errno();
-		stele_err("watch: '%s': %s", root, strerror(-r));
+		agent_log(LOG_ERR, "watch: '%s': %s", root, strerror(-r));
 		watch_stop(w);
 		return r;
 	}
-	w->root_len = strlen(w->root);
-	r = choose_mode(w, try_fanotify);
-	if (r == 0 && w->mode != WATCH_NONE)
-		r = start_thread(w);
+	choose_backend(w, try_fanotify);
+	r = w->backend ? start_thread(w) : 0;
 	if (r < 0) {
 		watch_stop(w);
 		return r;
@@ -275,9 +173,9 @@ void watch_stop(struct watch *w)
 		(void)!write(w->stop_fd, &one, sizeof(one));
 		pthread_join(w->thread, NULL);
 	}
-	for (size_t i = 0; i < w->batch.n; i++)
-		free(w->batch.rels[i]);
-	watch_inotify_free(w);
+	watch_notes_free(w);
+	if (w->backend && w->backend->free)
+		w->backend->free(w);
 	if (w->fd >= 0)
 		close(w->fd);
 	if (w->mount_fd >= 0)

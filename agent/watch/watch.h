@@ -5,8 +5,7 @@
 
 #include <stdbool.h>
 
-#include "exclude.h"
-#include "manifest.h"
+#include "stele.h"
 
 enum watch_mode {
 	WATCH_FANOTIFY, /* filesystem marks: every change on the root's filesystem */

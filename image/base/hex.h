@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Lowercase hexadecimal. */
+#ifndef STELE_BASE_HEX_H
+#define STELE_BASE_HEX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Writes 2n lowercase hex digits of n bytes and a NUL into out (2n + 1 bytes). */
+void stele_hex_encode(const uint8_t *p, size_t n, char *out);
+
+/* The value of one hex digit (either case), or -1. */
+int stele_hex_value(char c);
+
+/* The hex SHA-256 of n bytes (p may be NULL when n is 0) into out: 0, or -ENOMEM. */
+int stele_sha256_hex(const void *p, size_t n, char out[65]);
+
+#endif
