@@ -25,6 +25,8 @@
 #include <openssl/x509.h>
 
 #include "err.h"
+#include "fileio.h"
+#include "hex.h"
 #include "util.h"
 
 /* A key file is a few hundred bytes; anything this big is not one. */
@@ -92,17 +94,6 @@ static const char *ossl_reason(char *buf, size_t n)
 	return p;
 }
 
-static void hex_encode(const uint8_t *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
-
 /* The key id: hex SHA-256 of the SubjectPublicKeyInfo DER. */
 static int compute_id(EVP_PKEY *pkey, const char *name, char id[STELE_KEYID_LEN])
 {
@@ -121,7 +112,7 @@ static int compute_id(EVP_PKEY *pkey, const char *name, char id[STELE_KEYID_LEN]
 		stele_err("%s: SHA-256 failed: %s", name, ossl_reason(ebuf, sizeof(ebuf)));
 		return -EIO;
 	}
-	hex_encode(md, sizeof(md), id);
+	stele_hex_encode(md, sizeof(md), id);
 	return 0;
 }
 
@@ -340,49 +331,13 @@ static int parse_pem(const char *pem, size_t len, const char *name, bool want_pr
 /* Reads at most KEY_FILE_MAX bytes of path into a new NUL-terminated buffer. */
 static int read_key_file(const char *path, char **out, size_t *out_len)
 {
-	_cleanup_close_ int fd = -1;
-	char *buf;
-	size_t len = 0;
+	int r = stele_read_file(path, 0, KEY_FILE_MAX, out, out_len);
 
-	/* Non-blocking open: a FIFO without a writer must not hang us. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0 || fcntl(fd, F_SETFL, 0) < 0) {
-		int r = neg_errno();
-
-		stele_err("%s: cannot open: %s", path, strerror(-r));
-		return r;
-	}
-	/* One byte more than allowed, to tell "exactly 64 KiB" from "more". */
-	buf = malloc(KEY_FILE_MAX + 2);
-	if (!buf)
-		return -ENOMEM;
-	while (len < KEY_FILE_MAX + 1) {
-		ssize_t n = read(fd, buf + len, KEY_FILE_MAX + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			int r = neg_errno();
-
-			stele_err("%s: read failed: %s", path, strerror(-r));
-			OPENSSL_cleanse(buf, len);
-			free(buf);
-			return r;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > KEY_FILE_MAX) {
-		OPENSSL_cleanse(buf, len);
-		free(buf);
+	if (r == -EFBIG)
 		stele_err("%s: larger than 64 KiB, not a key", path);
-		return -EFBIG;
-	}
-	buf[len] = '\0';
-	*out = buf;
-	*out_len = len;
-	return 0;
+	else if (r < 0)
+		stele_err("%s: cannot read: %s", path, strerror(-r));
+	return r;
 }
 
 static int load(const char *path, bool want_priv, struct stele_key **out)
@@ -509,7 +464,7 @@ static int write_new_file(int dirfd, const char *base, const char *shown, const 
 			stele_err("%s: getrandom: %s", shown, strerror(-r));
 			return r;
 		}
-		hex_encode(rnd, sizeof(rnd), hex);
+		stele_hex_encode(rnd, sizeof(rnd), hex);
 		snprintf(tmp, sizeof(tmp), ".stele-key.%s", hex);
 		fd = openat(dirfd, tmp,
 			    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);

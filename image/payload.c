@@ -9,6 +9,7 @@
 #include "b64.h"
 #include "buf.h"
 #include "err.h"
+#include "hex.h"
 #include "manifest_internal.h"
 #include "mtree.h"
 #include "timefmt.h"
@@ -47,8 +48,7 @@ static int put_entry(struct stele_buf *b, const struct stele_entry *e)
 	if (r >= 0 && e->type == STELE_T_FILE) {
 		char hex[65];
 
-		for (int i = 0; i < 32; i++)
-			snprintf(hex + 2 * i, 3, "%02x", e->sha256[i]);
+		stele_hex_encode(e->sha256, sizeof(e->sha256), hex);
 		r = stele_buf_printf(b, " nlink=%" PRIu32 " size=%" PRIu64 " sha256digest=%s",
 				     e->nlink, e->size, hex);
 	}
@@ -230,24 +230,6 @@ static int parse_u64(const char *s, int base, uint64_t max, uint64_t *out)
 	return 0;
 }
 
-static int parse_hex32(const char *s, uint8_t out[32])
-{
-	if (strlen(s) != 64)
-		return -EINVAL;
-	for (int i = 0; i < 64; i++) {
-		char c = s[i];
-		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-
-		if (v < 0)
-			return -EINVAL;
-		if (i % 2 == 0)
-			out[i / 2] = (uint8_t)(v << 4);
-		else
-			out[i / 2] |= (uint8_t)v;
-	}
-	return 0;
-}
-
 static int parse_device(char *v, struct stele_entry *e)
 {
 	char *maj, *min;
@@ -307,7 +289,7 @@ static int apply_word(struct parser *p, struct proto *pr, char *w)
 			goto bad_value;
 		pr->set |= K_SIZE;
 	} else if (streq(w, "sha256digest")) {
-		if (parse_hex32(v, pr->e.sha256) < 0)
+		if (stele_hex_decode(v, pr->e.sha256, sizeof(pr->e.sha256)) < 0)
 			goto bad_value;
 		pr->set |= K_SHA256;
 	} else if (streq(w, "link")) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fileio.h"
 #include "err.h"
 #include "util.h"
 
@@ -125,26 +126,16 @@ static int add_from_fd(struct stele_trust *trust, int fd, const char *name)
 	_cleanup_free_ char *buf = NULL;
 	struct stele_key *key = NULL;
 	size_t len = 0;
-	int r;
+	int r = stele_read_fd(fd, TRUST_KEY_FILE_MAX, &buf, &len);
 
-	buf = malloc(TRUST_KEY_FILE_MAX + 1);
-	if (!buf)
-		return -ENOMEM;
-	while (len < TRUST_KEY_FILE_MAX + 1) {
-		ssize_t n = read(fd, buf + len, TRUST_KEY_FILE_MAX + 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			r = neg_errno();
-			stele_err("%s: read failed: %s", name, strerror(-r));
-			return r;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
+	if (r == -EFBIG) {
+		stele_err("%s: larger than 64 KiB, not a key", name);
+		return -EBADMSG;
 	}
-	/* parse_public refuses more than 64 KiB with a message. */
+	if (r < 0) {
+		stele_err("%s: read failed: %s", name, strerror(-r));
+		return r;
+	}
 	r = stele_key_parse_public(buf, len, name, &key);
 	if (r < 0)
 		return r;

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "config/config.h"
 #include "refuse/guard.h"
 #include "util/log.h"
@@ -123,27 +124,16 @@ static void copy_field(char *dst, size_t cap, const char *src, size_t len)
 static int read_image(const char *state_dir, struct sealed_image *img)
 {
 	_cleanup_free_ char *path = NULL;
-	_cleanup_close_ int fd = -1;
 	char buf[GUARD_MESSAGE_MAX + 1], *sp1, *sp2;
-	size_t len = 0;
+	ssize_t n;
+	size_t len;
 
 	if (asprintf(&path, "%s/" GUARD_IMAGE_FILE, state_dir) < 0)
 		return -ENOMEM;
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0)
-		return errno == ENOTDIR ? -ENOENT : neg_errno();
-	while (len < sizeof(buf) - 1) {
-		ssize_t n = read(fd, buf + len, sizeof(buf) - 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return neg_errno();
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	buf[len] = '\0';
+	n = stele_read_small(path, 0, buf, sizeof(buf));
+	if (n < 0)
+		return n == -ENOTDIR ? -ENOENT : (int)n;
+	len = (size_t)n;
 	while (len > 0 && buf[len - 1] == '\n')
 		buf[--len] = '\0';
 	sp2 = strrchr(buf, ' ');
@@ -177,18 +167,11 @@ static void append(char *buf, size_t cap, size_t *len, const char *s)
 static pid_t parent_of(pid_t pid)
 {
 	char path[64], buf[512], *p;
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
 	long ppid;
 
 	snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (stele_read_small(path, 0, buf, sizeof(buf)) <= 0)
 		return -1;
-	n = read(fd, buf, sizeof(buf) - 1);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
 	/* comm may hold spaces and parentheses; it ends at the last ')'. */
 	p = strrchr(buf, ')');
 	if (!p || sscanf(p + 1, " %*c %ld", &ppid) != 1 || ppid <= 0)
@@ -204,19 +187,14 @@ static pid_t parent_of(pid_t pid)
 static int cmdline_of(pid_t pid, char *out, size_t cap, bool *shell)
 {
 	char path[64];
-	_cleanup_close_ int fd = -1;
-	ssize_t n;
 	int words = 0;
 	const char *argv0;
+	ssize_t n;
 
 	snprintf(path, sizeof(path), "/proc/%ld/cmdline", (long)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, out, cap - 1);
+	n = stele_read_small(path, 0, out, cap);
 	if (n <= 0)
 		return 0;
-	out[n] = '\0';
 	argv0 = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
 	*shell = (streq(argv0, "sh") || streq(argv0, "dash") || streq(argv0, "bash")) &&
 		 strlen(out) + 1 < (size_t)n && streq(out + strlen(out) + 1, "-c");

@@ -12,6 +12,7 @@
 #include "util/log.h"
 #include "report.h"
 #include "util.h"
+#include "util/json.h"
 
 struct status_opts {
 	const char *config, *address;
@@ -92,27 +93,18 @@ static int find_address(const struct status_opts *o, char *buf, size_t len)
 	return r;
 }
 
+/* A string member, "?" when absent. */
 static const char *str(json_object *o, const char *key)
 {
-	json_object *v;
+	const char *v = json_member_str(o, key);
 
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
-		return "?";
-	return json_object_get_string(v);
-}
-
-static json_object *member(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	json_object_object_get_ex(o, key, &v);
-	return v;
+	return v ? v : "?";
 }
 
 /* Any member as text ("?" when absent), for numbers. */
 static const char *text(json_object *o, const char *key)
 {
-	json_object *v = member(o, key);
+	json_object *v = json_member(o, key);
 
 	return v ? json_object_get_string(v) : "?";
 }
@@ -127,7 +119,7 @@ static void show(const char *label, const char *value)
 
 static void print_text(json_object *o)
 {
-	json_object *img = member(o, "image"), *a;
+	json_object *img = json_member(o, "image"), *a;
 	char line[512];
 
 	snprintf(line, sizeof(line), "%s (since %s)", str(o, "state"), str(o, "since"));
@@ -141,15 +133,15 @@ static void print_text(json_object *o)
 		show("digest:", str(img, "digest"));
 		show("trust:", str(img, "trust"));
 	}
-	a = member(o, "checks");
+	a = json_member(o, "checks");
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		json_object *c = json_object_array_get_idx(a, i);
 		snprintf(line, sizeof(line), "%s %s (%s)", str(c, "name"),
-			 json_object_get_boolean(member(c, "passing")) ? "passing" : "failing",
+			 json_object_get_boolean(json_member(c, "passing")) ? "passing" : "failing",
 			 str(c, "detail"));
 		show("check:", line);
 	}
-	a = member(o, "violations");
+	a = json_member(o, "violations");
 	for (size_t i = 0; a && i < json_object_array_length(a); i++) {
 		json_object *v = json_object_array_get_idx(a, i);
 		snprintf(line, sizeof(line), "%s %s", str(v, "kinds"), str(v, "path"));

@@ -78,6 +78,17 @@ static void print_summary(const struct stele_loaded *l, const struct stele_repor
 		printf("%zu paths differ from the manifest\n", rep->n_diffs);
 }
 
+/* The JSON result; out of memory, the run is an error whatever it found. */
+static int print_json(int code, const char *result, const struct stele_loaded *l,
+		      const struct stele_report *rep, double seconds, const char *error)
+{
+	if (report_print_json(stdout, result, l, rep, seconds, error) < 0) {
+		cli_error("out of memory");
+		return EXIT_ERROR;
+	}
+	return code;
+}
+
 int cmd_verify(const struct command *cmd, int argc, char **argv)
 {
 	struct verify_opts o = {0};
@@ -94,20 +105,20 @@ int cmd_verify(const struct command *cmd, int argc, char **argv)
 	if (r < 0) {
 		code = cli_trust_exit(r);
 		if (o.json)
-			report_print_json(stdout, code == EXIT_UNTRUSTED ? "untrusted" : "error",
+			code = print_json(code, code == EXIT_UNTRUSTED ? "untrusted" : "error",
 					  NULL, NULL, 0, err.msg);
 		return code;
 	}
 	r = stele_verify_source(l.manifest, o.target, NULL, &rep, &err);
 	if (r < 0) {
 		if (o.json)
-			report_print_json(stdout, "error", &l, NULL, 0, err.msg);
+			print_json(EXIT_ERROR, "error", &l, NULL, 0, err.msg);
 		stele_loaded_clear(&l);
 		return EXIT_ERROR;
 	}
 	code = rep->n_unreadable ? EXIT_ERROR : rep->n_diffs ? EXIT_DRIFT : EXIT_VERIFIED;
 	if (o.json) {
-		report_print_json(stdout,
+		code = print_json(code,
 				  code == EXIT_VERIFIED ? "verified"
 				  : code == EXIT_DRIFT	? "drift"
 							: "error",

@@ -2,6 +2,7 @@
 /* Printing differences for people and for programs. */
 #include "report.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <json-c/json.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "stele.h"
 #include "timefmt.h"
 #include "util.h"
+#include "util/json.h"
 
 char *report_escape(const char *s)
 {
@@ -106,9 +108,10 @@ void report_print_text(FILE *f, const struct stele_report *rep)
 	}
 }
 
-static json_object *jstr(const char *s)
+/* The string s, "" for NULL. */
+static int put_text(json_object *o, const char *key, const char *s)
 {
-	return json_object_new_string(s ? s : "");
+	return json_put_str(o, key, s ? s : "");
 }
 
 static json_object *diff_json(const struct stele_diff *d)
@@ -117,63 +120,94 @@ static json_object *diff_json(const struct stele_diff *d)
 		    *details = json_object_new_object();
 	_cleanup_free_ char *path = stele_path_display(d->path);
 	char text[512];
+	int r = o && kinds && details && path ? 0 : -ENOMEM;
 
-	json_object_object_add(o, "path", jstr(path));
-	for (unsigned bit = 1; bit <= STELE_D_UNREADABLE; bit <<= 1) {
+	r = r ?: put_text(o, "path", path);
+	for (unsigned bit = 1; r == 0 && bit <= STELE_D_UNREADABLE; bit <<= 1) {
 		if (!(d->kinds & bit))
 			continue;
-		json_object_array_add(kinds, jstr(stele_diff_kind_name(bit)));
 		detail(text, sizeof(text), d, bit);
-		json_object_object_add(details, stele_diff_kind_name(bit), jstr(text));
+		r = json_push(kinds, json_object_new_string(stele_diff_kind_name(bit)));
+		r = r ?: put_text(details, stele_diff_kind_name(bit), text);
 	}
-	json_object_object_add(o, "kinds", kinds);
-	json_object_object_add(o, "details", details);
+	r = r ?: json_put(o, "kinds", STEAL(kinds));
+	r = r ?: json_put(o, "details", STEAL(details));
+	json_object_put(kinds);
+	json_object_put(details);
+	if (r < 0) {
+		json_object_put(o);
+		return NULL;
+	}
 	return o;
 }
 
 static json_object *image_json(const struct stele_loaded *l)
 {
 	json_object *o = json_object_new_object(), *signers = json_object_new_array();
-	char t[STELE_TIME_LEN];
+	char created[STELE_TIME_LEN], expires[STELE_TIME_LEN];
+	int r = o && signers ? 0 : -ENOMEM;
 
-	json_object_object_add(o, "name", jstr(stele_manifest_name(l->manifest)));
-	json_object_object_add(o, "version",
-			       json_object_new_uint64(stele_manifest_version(l->manifest)));
-	stele_time_format(stele_manifest_created(l->manifest), t);
-	json_object_object_add(o, "created", jstr(t));
-	stele_time_format(stele_manifest_expires(l->manifest), t);
-	json_object_object_add(o, "expires", jstr(t));
-	json_object_object_add(o, "digest", jstr(l->digest));
-	for (size_t i = 0; i < l->trust.n_signers; i++)
-		json_object_array_add(signers, jstr(l->trust.signers[i]));
-	json_object_object_add(o, "signers", signers);
+	stele_time_format(stele_manifest_created(l->manifest), created);
+	stele_time_format(stele_manifest_expires(l->manifest), expires);
+	r = r ?: put_text(o, "name", stele_manifest_name(l->manifest));
+	r = r
+		?: json_put(o, "version",
+			    json_object_new_uint64(stele_manifest_version(l->manifest)));
+	r = r ?: put_text(o, "created", created);
+	r = r ?: put_text(o, "expires", expires);
+	r = r ?: put_text(o, "digest", l->digest);
+	for (size_t i = 0; r == 0 && i < l->trust.n_signers; i++)
+		r = json_push(signers, json_object_new_string(l->trust.signers[i]));
+	r = r ?: json_put(o, "signers", STEAL(signers));
+	json_object_put(signers);
+	if (r < 0) {
+		json_object_put(o);
+		return NULL;
+	}
 	return o;
 }
 
-void report_print_json(FILE *f, const char *result, const struct stele_loaded *loaded,
-		       const struct stele_report *rep, double seconds, const char *error)
+static json_object *stats_json(const struct stele_report *rep, double seconds)
 {
 	json_object *o = json_object_new_object();
+	int r = o ? 0 : -ENOMEM;
 
-	json_object_object_add(o, "result", jstr(result));
-	if (error)
-		json_object_object_add(o, "error", jstr(error));
-	if (loaded && loaded->manifest)
-		json_object_object_add(o, "image", image_json(loaded));
-	if (rep) {
-		json_object *diffs = json_object_new_array(), *stats = json_object_new_object();
-
-		for (size_t i = 0; i < rep->n_diffs; i++)
-			json_object_array_add(diffs, diff_json(&rep->diffs[i]));
-		json_object_object_add(o, "differences", diffs);
-		json_object_object_add(stats, "entries", json_object_new_uint64(rep->entries));
-		json_object_object_add(stats, "files", json_object_new_uint64(rep->files));
-		json_object_object_add(stats, "bytes", json_object_new_uint64(rep->bytes));
-		json_object_object_add(stats, "seconds", json_object_new_double(seconds));
-		json_object_object_add(o, "stats", stats);
+	r = r ?: json_put(o, "entries", json_object_new_uint64(rep->entries));
+	r = r ?: json_put(o, "files", json_object_new_uint64(rep->files));
+	r = r ?: json_put(o, "bytes", json_object_new_uint64(rep->bytes));
+	r = r ?: json_put(o, "seconds", json_object_new_double(seconds));
+	if (r < 0) {
+		json_object_put(o);
+		return NULL;
 	}
-	fprintf(f, "%s\n",
-		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-						      JSON_C_TO_STRING_NOSLASHESCAPE));
+	return o;
+}
+
+int report_print_json(FILE *f, const char *result, const struct stele_loaded *loaded,
+		      const struct stele_report *rep, double seconds, const char *error)
+{
+	json_object *o = json_object_new_object(), *diffs = NULL;
+	_cleanup_free_ char *text = NULL;
+	int r = o ? 0 : -ENOMEM;
+
+	r = r ?: put_text(o, "result", result);
+	if (error)
+		r = r ?: put_text(o, "error", error);
+	if (loaded && loaded->manifest)
+		r = r ?: json_put(o, "image", image_json(loaded));
+	if (rep) {
+		diffs = json_object_new_array();
+		r = r ?: (diffs ? 0 : -ENOMEM);
+		for (size_t i = 0; r == 0 && i < rep->n_diffs; i++)
+			r = json_push(diffs, diff_json(&rep->diffs[i]));
+		r = r ?: json_put(o, "differences", STEAL(diffs));
+		r = r ?: json_put(o, "stats", stats_json(rep, seconds));
+	}
+	json_object_put(diffs);
+	if (r == 0 && !(text = json_to_text(o, JSON_C_TO_STRING_PLAIN, 1)))
+		r = -ENOMEM;
 	json_object_put(o);
+	if (r == 0)
+		fputs(text, f);
+	return r;
 }

@@ -19,9 +19,10 @@ void report_print_text(FILE *f, const struct stele_report *rep);
 /*
  * The whole result as one JSON object: result ("verified", "drift",
  * "untrusted", "error"), image, signers, differences, stats. loaded and rep
- * may be NULL; error is the reason when untrusted.
+ * may be NULL; error is the reason when untrusted. Returns 0, or -ENOMEM
+ * (then nothing is printed).
  */
-void report_print_json(FILE *f, const char *result, const struct stele_loaded *loaded,
-		       const struct stele_report *rep, double seconds, const char *error);
+int report_print_json(FILE *f, const char *result, const struct stele_loaded *loaded,
+		      const struct stele_report *rep, double seconds, const char *error);
 
 #endif

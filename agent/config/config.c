@@ -1,25 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The agent's configuration: the table of keys, files, the kernel command line. */
+/* The agent's configuration: the table of keys, setting one, copying and checking the whole. */
 #include "config.h"
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-#include "buf.h"
+#include "config_int.h"
 #include "config_value.h"
 #include "util/log.h"
 #include "util.h"
 
-#define FILE_MAX       (1024 * 1024) /* bytes in one configuration file */
-#define LINE_MAX_      4096	     /* bytes in one line, without its newline */
-#define KEY_MAX	       128	     /* bytes in one key, with its section */
 #define CHECKS_MAX     128
 #define CHECK_NAME_MAX 32
 #define DAY_MS	       (24 * 3600 * 1000ULL)
@@ -278,6 +272,22 @@ void conf_free(struct agent_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
+int conf_tls_copy(struct tls_config *dst, const struct tls_config *src)
+{
+	if (strdup_opt(src->ca, &dst->ca) < 0 || strdup_opt(src->cert, &dst->cert) < 0 ||
+	    strdup_opt(src->key, &dst->key) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void conf_tls_clear(struct tls_config *t)
+{
+	free(t->ca);
+	free(t->cert);
+	free(t->key);
+	t->ca = t->cert = t->key = NULL;
+}
+
 int conf_init(struct agent_config *c)
 {
 	int r;
@@ -311,7 +321,7 @@ static int copy_checks(struct agent_config *dst, const struct agent_config *src)
 }
 
 /* A deep copy of src, for loading a source all or nothing. */
-static int conf_copy(struct agent_config *dst, const struct agent_config *src)
+int conf_copy(struct agent_config *dst, const struct agent_config *src)
 {
 	*dst = *src;
 	forget_fields(global_keys, N_GLOBAL, dst);
@@ -422,12 +432,8 @@ static int target_base(struct agent_config *c, const struct target *t, void **ba
 	return 0;
 }
 
-/*
- * Parses value for key and stores it in c; c changes only on success. *slot
- * says which setting it was. Returns 0, -EINVAL or -ENOMEM with w->msg.
- */
-static int set_key(struct agent_config *c, const char *key, const char *value,
-		   enum conf_origin origin, struct conf_why *w, size_t *slot)
+int conf_set_key(struct agent_config *c, const char *key, const char *value,
+		 enum conf_origin origin, struct conf_why *w, size_t *slot)
 {
 	const char *problem;
 	struct target t;
@@ -465,6 +471,19 @@ static int set_key(struct agent_config *c, const char *key, const char *value,
 	return 0;
 }
 
+size_t conf_slots(void)
+{
+	return N_SLOTS;
+}
+
+bool conf_key_is_secret(const char *key)
+{
+	struct conf_why w;
+	struct target t;
+
+	return find_key(key, &t, &w) == 0 && (t.k->flags & CONF_SECRET);
+}
+
 int conf_set(struct agent_config *c, const char *key, const char *value, enum conf_origin origin,
 	     const char *where)
 {
@@ -473,264 +492,10 @@ int conf_set(struct agent_config *c, const char *key, const char *value, enum co
 	int r;
 
 	assert(key && value);
-	r = set_key(c, key, value, origin, &w, &slot);
+	r = conf_set_key(c, key, value, origin, &w, &slot);
 	if (r < 0)
 		agent_log(LOG_ERR, "%s: %s", where ? where : "configuration", w.msg);
 	return r;
-}
-
-/* Reads a whole configuration file of at most FILE_MAX bytes into b. */
-static int read_file(const char *path, bool missing_ok, struct stele_buf *b)
-{
-	_cleanup_close_ int fd = -1;
-	char chunk[16384];
-	struct stat st;
-	ssize_t n;
-
-	/* O_NONBLOCK: opening a FIFO must not hang the agent; it is refused below. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		int r = neg_errno();
-		if (r != -ENOENT || !missing_ok)
-			agent_log(LOG_ERR, "%s: %s", path, strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) < 0) {
-		int r = neg_errno();
-		agent_log(LOG_ERR, "%s: %s", path, strerror(-r));
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		agent_log(LOG_ERR, "%s: not a regular file", path);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	}
-	stele_buf_init(b, FILE_MAX);
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		int r = n < 0 ? neg_errno() : stele_buf_append(b, chunk, (size_t)n);
-		if (r == -EINTR)
-			continue;
-		if (r == -E2BIG)
-			agent_log(LOG_ERR, "%s: larger than %d bytes", path, FILE_MAX);
-		else if (r < 0)
-			agent_log(LOG_ERR, "%s: %s", path, strerror(-r));
-		if (r < 0) {
-			stele_buf_free(b);
-			return r == -E2BIG ? -EFBIG : r;
-		}
-	}
-	return 0;
-}
-
-/* State while one file is read into a copy of the configuration. */
-struct loader {
-	struct agent_config *c;
-	enum conf_origin origin;
-	char prefix[KEY_MAX + 2]; /* "check.web." after "[check.web]" */
-	unsigned line;
-	unsigned *seen; /* N_SLOTS: the line that set each setting, 0 if none */
-};
-
-/* "[check.web]": later keys are "check.web.KEY". */
-static int parse_header(struct loader *l, char *s, struct conf_why *w)
-{
-	static const char allowed[] = "abcdefghijklmnopqrstuvwxyz0123456789_-.";
-	char *close = strchr(s, ']'), *name = conf_skip_blank(s + 1);
-	size_t n;
-
-	if (!close)
-		return conf_fail(w, "section header without ']'");
-	if (!conf_only_comment(close + 1))
-		return conf_fail(w, "text after the section header");
-	conf_trim_end(name, close);
-	n = strlen(name);
-	if (!n || n > KEY_MAX || strspn(name, allowed) != n || name[0] == '.' ||
-	    name[n - 1] == '.' || strstr(name, ".."))
-		return conf_fail(w, "bad section header: want [NAME] of a-z, 0-9, '_', '-', '.'");
-	memcpy(l->prefix, name, n);
-	memcpy(l->prefix + n, ".", 2);
-	return 0;
-}
-
-static int parse_setting(struct loader *l, char *s, struct conf_why *w)
-{
-	char key[KEY_MAX + 1], shown[80];
-	char *eq = strchr(s, '='), *value;
-	size_t slot;
-	int n, r;
-
-	if (!eq)
-		return conf_fail(w, "expected KEY = VALUE");
-	conf_trim_end(s, eq);
-	if (!*s)
-		return conf_fail(w, "empty key before '='");
-	n = snprintf(key, sizeof(key), "%s%s", l->prefix, s);
-	if (n < 0 || (size_t)n >= sizeof(key))
-		return conf_fail(w, "unknown key '%s'", conf_shown(s, shown, sizeof(shown)));
-	value = conf_skip_blank(eq + 1);
-	if (*value != '"')
-		conf_cut_comment(value);
-	else if ((r = conf_unquote(value, w)) < 0)
-		return r;
-	r = set_key(l->c, key, value, l->origin, w, &slot);
-	if (r < 0)
-		return r;
-	if (l->seen[slot])
-		return conf_fail(w, "%s is set again (first on line %u)", key, l->seen[slot]);
-	l->seen[slot] = l->line;
-	return 0;
-}
-
-/* One line of n bytes, NUL-terminated at s[n]. */
-static int parse_line(struct loader *l, char *s, size_t n, struct conf_why *w)
-{
-	const char *problem;
-
-	w->key = NULL;
-	if (n > LINE_MAX_)
-		return conf_fail(w, "line longer than %d bytes", LINE_MAX_);
-	problem = conf_text_problem(s, n, true);
-	if (problem)
-		return conf_fail(w, "the line has %s", problem);
-	s = conf_skip_blank(s);
-	if (!*s || *s == '#')
-		return 0;
-	if (*s == '[')
-		return parse_header(l, s, w);
-	return parse_setting(l, s, w);
-}
-
-static int parse_text(struct loader *l, const char *path, char *data, size_t len)
-{
-	char *p = data, *end = data + len;
-
-	/* A byte order mark, as some editors write, is not part of the first key. */
-	if (len >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0)
-		p += 3;
-	while (p < end) {
-		char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		struct conf_why w;
-		int r;
-
-		l->line++;
-		if (nl && n && p[n - 1] == '\r')
-			n--;
-		p[n] = '\0';
-		r = parse_line(l, p, n, &w);
-		if (r < 0) {
-			agent_log(LOG_ERR, "%s:%u: %s", path, l->line, w.msg);
-			return r;
-		}
-		p = nl ? nl + 1 : end;
-	}
-	return 0;
-}
-
-/* Puts tmp in c's place when r says it was loaded, else drops it. */
-static int commit(struct agent_config *c, struct agent_config *tmp, int r)
-{
-	if (r < 0) {
-		conf_free(tmp);
-		return r;
-	}
-	conf_free(c);
-	*c = *tmp;
-	return 0;
-}
-
-int conf_load_file(struct agent_config *c, const char *path, enum conf_origin origin,
-		   bool missing_ok)
-{
-	struct loader l = {.origin = origin};
-	struct agent_config tmp;
-	struct stele_buf b;
-	int r = read_file(path, missing_ok, &b);
-
-	if (r < 0)
-		return r;
-	if (!b.data)
-		return 0;
-	l.c = &tmp;
-	l.seen = calloc(N_SLOTS, sizeof(*l.seen));
-	r = l.seen ? conf_copy(&tmp, c) : -ENOMEM;
-	if (r < 0) {
-		agent_log(LOG_ERR, "%s: out of memory", path);
-	} else {
-		r = commit(c, &tmp, parse_text(&l, path, b.data, b.len));
-	}
-	free(l.seen);
-	stele_buf_free(&b);
-	return r;
-}
-
-static bool is_secret(const char *key)
-{
-	struct conf_why w;
-	struct target t;
-
-	return find_key(key, &t, &w) == 0 && (t.k->flags & CONF_SECRET);
-}
-
-/* Applies one "stele.KEY=VALUE" word. */
-static int apply_word(struct agent_config *c, char *word, bool unterminated)
-{
-	struct conf_why w = {0};
-	char *key = word + 6, *eq = strchr(key, '='), shown[80];
-	size_t slot;
-	int r;
-
-	if (!eq) {
-		r = conf_fail(&w, "expected stele.KEY=VALUE");
-	} else if (eq == key) {
-		r = conf_fail(&w, "empty key before '='");
-	} else {
-		*eq = '\0';
-		r = unterminated ? conf_fail(&w, "no closing '\"'")
-				 : set_key(c, key, eq + 1, CONF_KERNEL, &w, &slot);
-		/* A secret may be refused, but is not repeated in the log. */
-		if (r < 0 && is_secret(key)) {
-			agent_log(LOG_ERR, "kernel command line: stele.%s=...: %s", key, w.msg);
-			return r;
-		}
-		*eq = '=';
-	}
-	if (r < 0)
-		agent_log(LOG_ERR, "kernel command line: %s: %s",
-			  conf_shown(word, shown, sizeof(shown)), w.msg);
-	return r;
-}
-
-int conf_load_cmdline(struct agent_config *c, const char *cmdline)
-{
-	struct agent_config tmp;
-	const char *p = cmdline;
-	int r = conf_copy(&tmp, c);
-
-	if (r < 0) {
-		agent_log(LOG_ERR, "kernel command line: out of memory");
-		return r;
-	}
-	for (;;) {
-		bool unterminated = false;
-		char *word;
-
-		r = conf_next_word(&p, &word, &unterminated);
-		if (r < 0)
-			agent_log(LOG_ERR, "kernel command line: out of memory");
-		if (r <= 0)
-			break;
-		/* After "--" the words are init's, not the kernel's. */
-		if (streq(word, "--")) {
-			free(word);
-			r = 0;
-			break;
-		}
-		r = strncmp(word, "stele.", 6) == 0 ? apply_word(&tmp, word, unterminated) : 0;
-		free(word);
-		if (r < 0)
-			break;
-	}
-	return commit(c, &tmp, r);
 }
 
 static const char *const type_names[] = {

@@ -128,6 +128,11 @@ struct agent_config {
 	uint64_t aws_timeout_ms;  /* "aws.timeout", default 5 s */
 };
 
+/* A copy of src's strings in dst: 0, or -ENOMEM (dst then holds what was copied). */
+int conf_tls_copy(struct tls_config *dst, const struct tls_config *src);
+/* Frees the strings (not t itself). */
+void conf_tls_clear(struct tls_config *t);
+
 /*
  * Fills c with the defaults. Free with conf_free(). Every string in c is
  * owned by c.

@@ -3,15 +3,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "agentcheck.h"
 #include "util/log.h"
+#include "util/worker.h"
 #include "util/netaddr.h"
 #include "util.h"
 
@@ -23,12 +22,11 @@
 
 struct agentcheck {
 	int lfd;
-	int stopfd;
 	int reserve; /* a spare descriptor given up to shed a connection on EMFILE */
 	uint16_t port;
 	agentcheck_line_cb cb;
 	void *ctx;
-	pthread_t thread;
+	struct worker worker;
 };
 
 /*
@@ -106,7 +104,7 @@ static void shed_one(struct agentcheck *a)
 
 static bool stop_requested(const struct agentcheck *a, int timeout_ms)
 {
-	struct pollfd p = {.fd = a->stopfd, .events = POLLIN};
+	struct pollfd p = {.fd = a->worker.stop_fd, .events = POLLIN};
 
 	return poll(&p, 1, timeout_ms) > 0;
 }
@@ -145,7 +143,7 @@ static void *agentcheck_thread(void *arg)
 
 	for (;;) {
 		struct pollfd p[2] = {
-		    {.fd = a->stopfd, .events = POLLIN},
+		    {.fd = a->worker.stop_fd, .events = POLLIN},
 		    {.fd = a->lfd, .events = POLLIN},
 		};
 
@@ -168,8 +166,6 @@ static void agentcheck_free(struct agentcheck *a)
 {
 	if (a->lfd >= 0)
 		close(a->lfd);
-	if (a->stopfd >= 0)
-		close(a->stopfd);
 	if (a->reserve >= 0)
 		close(a->reserve);
 	free(a);
@@ -184,25 +180,23 @@ int agentcheck_start(const char *listen, agentcheck_line_cb cb, void *ctx, struc
 		return -ENOMEM;
 	a->cb = cb;
 	a->ctx = ctx;
-	a->stopfd = a->reserve = -1;
+	a->reserve = -1;
+	a->worker = (struct worker)WORKER_INIT;
 	a->lfd = netaddr_listen(listen, AGENTCHECK_BACKLOG, 1);
 	if (a->lfd < 0) {
 		r = a->lfd;
 		goto fail;
 	}
 	a->port = netaddr_port(a->lfd);
-	a->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	a->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (a->stopfd < 0 || a->reserve < 0) {
+	if (a->reserve < 0) {
 		r = neg_errno();
 		agent_log(LOG_ERR, "agent check %s: %s", listen, strerror(-r));
 		goto fail;
 	}
-	r = -pthread_create(&a->thread, NULL, agentcheck_thread, a);
-	if (r < 0) {
-		agent_log(LOG_ERR, "agent check %s: thread: %s", listen, strerror(-r));
+	r = worker_start(&a->worker, "agent check", agentcheck_thread, a);
+	if (r < 0)
 		goto fail;
-	}
 	*out = a;
 	return 0;
 fail:
@@ -217,12 +211,8 @@ uint16_t agentcheck_port(const struct agentcheck *a)
 
 void agentcheck_stop(struct agentcheck *a)
 {
-	uint64_t one = 1;
-
 	if (!a)
 		return;
-	/* An eventfd write of 1 cannot block or fail short of a counter overflow. */
-	(void)!write(a->stopfd, &one, sizeof(one));
-	pthread_join(a->thread, NULL);
+	worker_stop(&a->worker);
 	agentcheck_free(a);
 }

@@ -5,25 +5,24 @@
 #include <limits.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "checks.h"
+#include "clock.h"
 #include "util/children.h"
 #include "util/http.h"
-#include "util/log.h"
 #include "util.h"
+#include "util/log.h"
+#include "util/worker.h"
 
 extern char **environ;
 
@@ -34,11 +33,10 @@ struct check_thread {
 	struct checks *owner;
 	const struct check_config *cfg;
 	size_t index;
-	pthread_t thread;
+	struct worker worker;
 };
 
 struct checks {
-	int stopfd; /* an eventfd: readable once stopping, for every thread at once */
 	check_cb cb;
 	void *ctx;
 	struct check_thread *threads;
@@ -67,13 +65,6 @@ static int ms_left(uint64_t deadline)
 	if (now >= deadline)
 		return 0;
 	return deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
-}
-
-static bool is_stopping(int stopfd)
-{
-	struct pollfd p = {.fd = stopfd, .events = POLLIN};
-
-	return stopfd >= 0 && poll(&p, 1, 0) > 0;
 }
 
 /*
@@ -402,17 +393,18 @@ static void *check_thread_main(void *arg)
 	const struct check_config *cfg = t->cfg;
 	struct check_state st = {0};
 	uint64_t next = stele_monotonic_ms();
+	int stopfd = t->worker.stop_fd;
 	char detail[256];
 
 	for (;;) {
 		int pass;
 
-		if (wait_fd(-1, 0, c->stopfd, next) != 0)
+		if (wait_fd(-1, 0, stopfd, next) != 0)
 			break;
 		next = after_ms(cfg->interval_ms);
 		detail[0] = '\0';
-		pass = run_check(cfg, c->stopfd, detail, sizeof(detail)) == 0;
-		if (is_stopping(c->stopfd))
+		pass = run_check(cfg, stopfd, detail, sizeof(detail)) == 0;
+		if (worker_stopping(&t->worker))
 			break;
 		if (check_state_update(&st, pass, cfg->rise, cfg->fall))
 			c->cb(c->ctx, t->index, st.passing, detail);
@@ -422,15 +414,13 @@ static void *check_thread_main(void *arg)
 
 void checks_stop(struct checks *c)
 {
-	uint64_t one = 1;
-
 	if (!c)
 		return;
-	/* An eventfd write of 1 cannot block or fail short of a counter overflow. */
-	(void)!write(c->stopfd, &one, sizeof(one));
+	/* Every thread at once: a command running is killed, a wait cut short. */
 	for (size_t i = 0; i < c->n_started; i++)
-		pthread_join(c->threads[i].thread, NULL);
-	close(c->stopfd);
+		worker_signal(&c->threads[i].worker);
+	for (size_t i = 0; i < c->n_started; i++)
+		worker_stop(&c->threads[i].worker);
 	free(c->threads);
 	free(c);
 }
@@ -446,14 +436,9 @@ int checks_start(const struct check_config *cfg, size_t n, check_cb cb, void *ct
 	c->cb = cb;
 	c->ctx = ctx;
 	c->threads = calloc(n ? n : 1, sizeof(*c->threads));
-	c->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (!c->threads || c->stopfd < 0) {
-		r = c->threads ? neg_errno() : -ENOMEM;
-		if (c->stopfd >= 0)
-			close(c->stopfd);
-		free(c->threads);
+	if (!c->threads) {
 		free(c);
-		return r;
+		return -ENOMEM;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct check_thread *t = &c->threads[i];
@@ -461,10 +446,8 @@ int checks_start(const struct check_config *cfg, size_t n, check_cb cb, void *ct
 		t->owner = c;
 		t->cfg = &cfg[i];
 		t->index = i;
-		r = -pthread_create(&t->thread, NULL, check_thread_main, t);
+		r = worker_start(&t->worker, "checks", check_thread_main, t);
 		if (r < 0) {
-			agent_log(LOG_ERR, "check '%s': thread: %s",
-				  cfg[i].name ? cfg[i].name : "?", strerror(-r));
 			checks_stop(c);
 			return r;
 		}

@@ -4,13 +4,11 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -18,8 +16,9 @@
 
 #include "fileio.h"
 #include "guard.h"
-#include "util/log.h"
 #include "util.h"
+#include "util/log.h"
+#include "util/worker.h"
 
 #define GUARD_BATCH	32  /* datagrams read between looks at the stop fd */
 #define GUARD_PAUSE_MS	100 /* after an unexpected receive error, so it cannot spin */
@@ -28,11 +27,10 @@
 
 struct guard_listener {
 	int fd;
-	int stopfd;
 	char *sock_path;
 	guard_attempt_fn fn;
 	void *ctx;
-	pthread_t thread;
+	struct worker worker;
 };
 
 /* Descriptors a sender passed along must not pile up in the agent. */
@@ -133,7 +131,7 @@ static int receive_one(struct guard_listener *g)
 /* Waits ms milliseconds for the stop fd; true when stopping. */
 static bool stop_requested(struct guard_listener *g, int ms)
 {
-	struct pollfd p = {.fd = g->stopfd, .events = POLLIN};
+	struct pollfd p = {.fd = g->worker.stop_fd, .events = POLLIN};
 
 	return poll(&p, 1, ms) > 0;
 }
@@ -144,7 +142,7 @@ static void *guard_thread(void *arg)
 
 	for (;;) {
 		struct pollfd p[2] = {
-		    {.fd = g->stopfd, .events = POLLIN},
+		    {.fd = g->worker.stop_fd, .events = POLLIN},
 		    {.fd = g->fd, .events = POLLIN},
 		};
 		int r = 0;
@@ -259,8 +257,6 @@ static void guard_free(struct guard_listener *g)
 		close(g->fd);
 		unlink(g->sock_path);
 	}
-	if (g->stopfd >= 0)
-		close(g->stopfd);
 	free(g->sock_path);
 	free(g);
 }
@@ -279,7 +275,8 @@ int guard_listen(const char *state_dir, const char *image, unsigned long long ve
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
-	g->fd = g->stopfd = -1;
+	g->fd = -1;
+	g->worker = (struct worker)WORKER_INIT;
 	g->fn = fn;
 	g->ctx = ctx;
 	if (asprintf(&g->sock_path, "%s/" GUARD_SOCKET_FILE, state_dir) < 0) {
@@ -290,17 +287,9 @@ int guard_listen(const char *state_dir, const char *image, unsigned long long ve
 	r = make_socket(g);
 	if (r < 0)
 		goto fail;
-	g->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (g->stopfd < 0) {
-		r = neg_errno();
-		agent_log(LOG_ERR, "guard: eventfd: %s", strerror(-r));
+	r = worker_start(&g->worker, "guard", guard_thread, g);
+	if (r < 0)
 		goto fail;
-	}
-	r = -pthread_create(&g->thread, NULL, guard_thread, g);
-	if (r < 0) {
-		agent_log(LOG_ERR, "guard: thread: %s", strerror(-r));
-		goto fail;
-	}
 	/* Last, once attempts are heard: from now on the guards refuse. */
 	r = write_image(state_dir, image, version, digest);
 	if (r < 0) {
@@ -316,12 +305,8 @@ fail:
 
 void guard_listener_stop(struct guard_listener *g)
 {
-	uint64_t one = 1;
-
 	if (!g)
 		return;
-	/* An eventfd write of 1 cannot block or fail short of a counter overflow. */
-	(void)!write(g->stopfd, &one, sizeof(one));
-	pthread_join(g->thread, NULL);
+	worker_stop(&g->worker);
 	guard_free(g);
 }

@@ -106,16 +106,11 @@ static void aws_free(void *ctx)
 	free(a);
 }
 
-static int dup_opt(const char *s, char **out)
-{
-	*out = s ? strdup(s) : NULL;
-	return s && !*out ? -ENOMEM : 0;
-}
-
 static int copy_config(struct aws *a, const struct agent_config *c)
 {
-	if (dup_opt(c->aws_endpoint, &a->endpoint) < 0 || dup_opt(c->aws_region, &a->region) < 0 ||
-	    dup_opt(c->aws_group, &a->group) < 0 || dup_opt(c->aws_lifecycle_hook, &a->hook) < 0)
+	if (strdup_opt(c->aws_endpoint, &a->endpoint) < 0 ||
+	    strdup_opt(c->aws_region, &a->region) < 0 || strdup_opt(c->aws_group, &a->group) < 0 ||
+	    strdup_opt(c->aws_lifecycle_hook, &a->hook) < 0)
 		return -ENOMEM;
 	a->timeout_ms = c->aws_timeout_ms;
 	return imds_new(c->aws_imds ? c->aws_imds : AWS_IMDS_DEFAULT, c->aws_timeout_ms, &a->imds);

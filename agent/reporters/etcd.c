@@ -74,9 +74,7 @@ static void etcd_free(void *p)
 	free(e->key);
 	free(e->key_b64);
 	free(e->value_b64);
-	free(e->tls.ca);
-	free(e->tls.cert);
-	free(e->tls.key);
+	conf_tls_clear(&e->tls);
 	free(e);
 }
 
@@ -92,14 +90,6 @@ static char *b64_dup(const void *p, size_t n)
 	if (out)
 		stele_b64_encode(p, n, out);
 	return out;
-}
-
-static int dup_opt(const char *s, char **out)
-{
-	*out = NULL;
-	if (s && !(*out = strdup(s)))
-		return -ENOMEM;
-	return 0;
 }
 
 static int copy_endpoints(struct etcd *e, const struct agent_config *c)
@@ -159,10 +149,8 @@ static int etcd_create(const struct agent_config *c, const char *instance_id, vo
 	r = copy_endpoints(e, c);
 	if (r == 0)
 		r = make_key(e, c, instance_id);
-	if (r == 0 && (dup_opt(c->etcd_tls.ca, &e->tls.ca) < 0 ||
-		       dup_opt(c->etcd_tls.cert, &e->tls.cert) < 0 ||
-		       dup_opt(c->etcd_tls.key, &e->tls.key) < 0))
-		r = -ENOMEM;
+	if (r == 0)
+		r = conf_tls_copy(&e->tls, &c->etcd_tls);
 	if (r < 0) {
 		if (r == -ENOMEM)
 			agent_log(LOG_ERR, "etcd: out of memory");

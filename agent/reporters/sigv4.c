@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "buf.h"
+#include "hex.h"
 #include "sigv4.h"
 #include "util.h"
 
@@ -29,28 +30,6 @@ struct query_param {
 	char *key; /* encoded */
 	char *value;
 };
-
-static void hex_encode(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 0xf];
-	}
-	out[2 * n] = '\0';
-}
-
-static int sha256_hex(const void *p, size_t n, char out[65])
-{
-	uint8_t md[32];
-	unsigned int md_len = 0;
-
-	if (!EVP_Digest(p ? p : "", n, md, &md_len, EVP_sha256(), NULL) || md_len != sizeof(md))
-		return -ENOMEM;
-	hex_encode(md, sizeof(md), out);
-	return 0;
-}
 
 /* out may be the key: the result is copied out only at the end. */
 static int hmac_sha256(const void *key, size_t key_len, const char *msg, uint8_t out[32])
@@ -163,17 +142,6 @@ static int put_path(struct stele_buf *b, const struct sigv4_request *req)
 	return encode_into(b, path, strlen(path), true);
 }
 
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes %XX escapes and encodes again, so that every form of a name compares the same. */
 static int reencode(const char *s, size_t len, char **out)
 {
@@ -187,9 +155,9 @@ static int reencode(const char *s, size_t len, char **out)
 			raw[n++] = s[i];
 			continue;
 		}
-		if (len - i < 3 || hex_value(s[i + 1]) < 0 || hex_value(s[i + 2]) < 0)
+		if (len - i < 3 || stele_hex_value(s[i + 1]) < 0 || stele_hex_value(s[i + 2]) < 0)
 			return -EINVAL;
-		raw[n++] = (char)(hex_value(s[i + 1]) << 4 | hex_value(s[i + 2]));
+		raw[n++] = (char)(stele_hex_value(s[i + 1]) << 4 | stele_hex_value(s[i + 2]));
 		i += 2;
 	}
 	*out = sigv4_uri_encode(raw, n, false);
@@ -432,7 +400,7 @@ static int build_canonical(struct stele_buf *b, struct stele_buf *sh,
 	if (r == 0)
 		r = put_headers(b, sh, h, n);
 	if (r == 0)
-		r = sha256_hex(req->body, req->body ? req->body_len : 0, body_hash);
+		r = stele_sha256_hex(req->body, req->body ? req->body_len : 0, body_hash);
 	if (r == 0)
 		r = stele_buf_printf(b, "\n%s\n%s", sh->data, body_hash);
 	headers_free(h, n);
@@ -473,7 +441,7 @@ int sigv4_string_to_sign(const char *amz_date, const char *region, const char *s
 
 	if (strlen(amz_date) != 16 || !valid_scope_part(region) || !valid_scope_part(service))
 		return -EINVAL;
-	r = sha256_hex(creq, strlen(creq), hash);
+	r = stele_sha256_hex(creq, strlen(creq), hash);
 	if (r < 0)
 		return r;
 	if (asprintf(&s, SIGV4_ALGORITHM "\n%s\n%.8s/%s/%s/aws4_request\n%s", amz_date, amz_date,
@@ -536,7 +504,7 @@ static int sign_sts(const struct sigv4_params *p, const char *amz_date, const ch
 	if (r == 0)
 		r = hmac_sha256(key, sizeof(key), sts, mac);
 	if (r == 0)
-		hex_encode(mac, sizeof(mac), signature);
+		stele_hex_encode(mac, sizeof(mac), signature);
 	OPENSSL_cleanse(key, sizeof(key));
 	return r;
 }

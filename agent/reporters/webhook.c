@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fileio.h"
 #include "config/config.h"
 #include "util/http.h"
 #include "util/log.h"
@@ -42,13 +43,6 @@ struct webhook {
 	uint64_t timeout_ms;
 };
 
-static void tls_free(struct tls_config *t)
-{
-	free(t->ca);
-	free(t->cert);
-	free(t->key);
-}
-
 static void webhook_free(void *p)
 {
 	struct webhook *w = p;
@@ -60,24 +54,8 @@ static void webhook_free(void *p)
 		explicit_bzero(w->auth, strlen(w->auth));
 		free(w->auth);
 	}
-	tls_free(&w->tls);
+	conf_tls_clear(&w->tls);
 	free(w);
-}
-
-static int dup_opt(const char *s, char **out)
-{
-	*out = NULL;
-	if (s && !(*out = strdup(s)))
-		return -ENOMEM;
-	return 0;
-}
-
-static int tls_copy(struct tls_config *dst, const struct tls_config *src)
-{
-	if (dup_opt(src->ca, &dst->ca) < 0 || dup_opt(src->cert, &dst->cert) < 0 ||
-	    dup_opt(src->key, &dst->key) < 0)
-		return -ENOMEM;
-	return 0;
 }
 
 /* A token goes into a header line: visible ASCII only, so it cannot end the line. */
@@ -91,26 +69,8 @@ static bool token_valid(const char *t, size_t n)
 	return true;
 }
 
-static int read_all(int fd, char *buf, size_t max, size_t *len)
-{
-	size_t n = 0;
-
-	while (n < max) {
-		ssize_t got = read(fd, buf + n, max - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0)
-			return neg_errno();
-		if (got == 0)
-			break;
-		n += (size_t)got;
-	}
-	*len = n;
-	return 0;
-}
-
-/* Reads the token file into buf (WEBHOOK_TOKEN_MAX + 2 bytes); sets *len. */
-static int read_token_file(const char *path, char *buf, size_t *len)
+/* Reads the token file into a new buffer (*buf, wiped and freed by the caller); sets *len. */
+static int read_token_file(const char *path, char **buf, size_t *len)
 {
 	_cleanup_close_ int fd = -1;
 	struct stat st;
@@ -127,19 +87,14 @@ static int read_token_file(const char *path, char *buf, size_t *len)
 		agent_log(LOG_ERR, "webhook: token file \"%s\" is not a regular file", path);
 		return -EINVAL;
 	}
-	/* One byte more than allowed tells an oversized file from a full one. */
-	r = read_all(fd, buf, WEBHOOK_TOKEN_MAX + 1, len);
-	if (r < 0) {
-		agent_log(LOG_ERR, "webhook: cannot read token file \"%s\": %s", path,
-			  strerror(-r));
-		return r;
-	}
-	if (*len > WEBHOOK_TOKEN_MAX) {
+	r = stele_read_fd(fd, WEBHOOK_TOKEN_MAX, buf, len);
+	if (r == -EFBIG)
 		agent_log(LOG_ERR, "webhook: token file \"%s\" is over %d bytes", path,
 			  WEBHOOK_TOKEN_MAX);
-		return -EFBIG;
-	}
-	return 0;
+	else if (r < 0)
+		agent_log(LOG_ERR, "webhook: cannot read token file \"%s\": %s", path,
+			  strerror(-r));
+	return r;
 }
 
 static int make_auth(struct webhook *w, const char *token, size_t n, const char *from)
@@ -162,7 +117,7 @@ static int make_auth(struct webhook *w, const char *token, size_t n, const char 
 
 static int load_token(struct webhook *w, const struct agent_config *c)
 {
-	char buf[WEBHOOK_TOKEN_MAX + 2];
+	char *buf = NULL;
 	size_t n = 0;
 	int r;
 
@@ -170,16 +125,18 @@ static int load_token(struct webhook *w, const struct agent_config *c)
 		return make_auth(w, c->webhook_token, strlen(c->webhook_token), "webhook.token");
 	if (!c->webhook_token_file)
 		return 0;
-	r = read_token_file(c->webhook_token_file, buf, &n);
-	if (r == 0) {
-		/* Editors and echo leave a newline; CRLF from other systems too. */
-		if (n > 0 && buf[n - 1] == '\n')
-			n--;
-		if (n > 0 && buf[n - 1] == '\r')
-			n--;
-		r = make_auth(w, buf, n, "webhook.token_file");
-	}
-	explicit_bzero(buf, sizeof(buf));
+	/* Read into one buffer that never moved, wiped here. */
+	r = read_token_file(c->webhook_token_file, &buf, &n);
+	if (r < 0)
+		return r;
+	/* Editors and echo leave a newline; CRLF from other systems too. */
+	if (n > 0 && buf[n - 1] == '\n')
+		buf[--n] = '\0';
+	if (n > 0 && buf[n - 1] == '\r')
+		buf[--n] = '\0';
+	r = make_auth(w, buf, n, "webhook.token_file");
+	explicit_bzero(buf, n);
+	free(buf);
 	return r;
 }
 
@@ -201,9 +158,9 @@ static int webhook_create(const struct agent_config *c, const char *instance_id,
 	if (!w)
 		return -ENOMEM;
 	w->timeout_ms = c->webhook_timeout_ms;
-	r = dup_opt(c->webhook_url, &w->url);
+	r = strdup_opt(c->webhook_url, &w->url);
 	if (r == 0)
-		r = tls_copy(&w->tls, &c->webhook_tls);
+		r = conf_tls_copy(&w->tls, &c->webhook_tls);
 	if (r == 0)
 		r = load_token(w, c);
 	if (r < 0) {

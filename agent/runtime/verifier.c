@@ -18,22 +18,24 @@
 #include "stele.h"
 #include "util.h"
 #include "util/log.h"
+#include "util/worker.h"
 #include "verifier.h"
 #include "watch/mounts.h"
 #include "watch/watch.h"
+
+/* How long a stop waits for a verification in progress. */
+#define VERIFIER_STOP_MS 2000
 
 #define IOPRIO_WHO_PROCESS	  1
 #define IOPRIO_BEST_EFFORT_LOWEST ((2 << 13) | 7)
 #define IOPRIO_IDLE		  (3 << 13)
 
 struct verifier {
-	bool running; /* the thread was started */
 	const struct agent_config *cfg;
 	const struct conf_info *info;
 	struct state *st;
-	pthread_t thread;
-	int stop_fd; /* the agent stops */
-	int now_fd;  /* events were lost: verify everything now */
+	struct worker worker; /* its stop fd: the agent stops */
+	int now_fd;	      /* events were lost: verify everything now */
 
 	/* The key ids pinned now (trust.pin), and whether from cloud-init's file. */
 	pthread_mutex_t lock;
@@ -281,7 +283,7 @@ static void start_watching(struct verifier *v)
 /* Waits ms, until the agent stops (true) or events were lost (false, at once). */
 static bool wait_or_stop(struct verifier *v, uint64_t ms)
 {
-	struct pollfd p[2] = {{.fd = v->stop_fd, .events = POLLIN},
+	struct pollfd p[2] = {{.fd = v->worker.stop_fd, .events = POLLIN},
 			      {.fd = v->now_fd, .events = POLLIN}};
 	double end = stele_monotonic_seconds() + (double)ms / 1000;
 	double left;
@@ -351,10 +353,10 @@ int verifier_start(const struct agent_config *cfg, const struct conf_info *info,
 		free(v);
 		return -ENOMEM;
 	}
-	v->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	v->worker = (struct worker)WORKER_INIT;
 	v->now_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	v->rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (v->stop_fd < 0 || v->now_fd < 0) {
+	if (v->now_fd < 0) {
 		r = -EMFILE;
 		goto fail;
 	}
@@ -366,17 +368,14 @@ int verifier_start(const struct agent_config *cfg, const struct conf_info *info,
 		*out = v;
 		return 0;
 	}
-	r = -pthread_create(&v->thread, NULL, run, v);
+	r = worker_start(&v->worker, "verifier", run, v);
 	if (r < 0)
 		goto fail;
-	v->running = true;
 	*out = v;
 	return 0;
 fail:
 	if (v->rootfd >= 0)
 		close(v->rootfd);
-	if (v->stop_fd >= 0)
-		close(v->stop_fd);
 	if (v->now_fd >= 0)
 		close(v->now_fd);
 	free_pins(v->pins, v->n_pins);
@@ -387,14 +386,9 @@ fail:
 
 bool verifier_stop(struct verifier *v)
 {
-	struct timespec deadline;
-
 	if (!v)
 		return true;
-	eventfd_write(v->stop_fd, 1);
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += 2;
-	if (v->running && pthread_timedjoin_np(v->thread, NULL, &deadline) != 0)
+	if (!worker_stop_within(&v->worker, VERIFIER_STOP_MS))
 		return false;
 	watch_stop(v->watch);
 	mounts_stop(v->mounts);
@@ -403,7 +397,6 @@ bool verifier_stop(struct verifier *v)
 	stele_loaded_clear(&v->first);
 	if (v->rootfd >= 0)
 		close(v->rootfd);
-	close(v->stop_fd);
 	close(v->now_fd);
 	free_pins(v->pins, v->n_pins);
 	pthread_mutex_destroy(&v->lock);

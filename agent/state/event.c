@@ -6,6 +6,7 @@
 
 #include "event.h"
 #include "util.h"
+#include "util/json.h"
 
 static const char *const state_names[] = {
     [AGENT_VERIFYING] = "verifying", [AGENT_WAITING] = "waiting", [AGENT_READY] = "ready",
@@ -43,35 +44,16 @@ void event_unref(struct agent_event *ev)
 	free(ev);
 }
 
-static int add(json_object *o, const char *key, json_object *v)
-{
-	if (!v)
-		return -1;
-	if (json_object_object_add(o, key, v) < 0) {
-		json_object_put(v);
-		return -1;
-	}
-	return 0;
-}
-
-/* A NULL string becomes JSON null (json-c's null object is NULL). */
-static int add_string(json_object *o, const char *key, const char *s)
-{
-	if (!s)
-		return json_object_object_add(o, key, NULL) < 0 ? -1 : 0;
-	return add(o, key, json_object_new_string(s));
-}
-
 static json_object *image_json(const struct agent_event *ev)
 {
 	json_object *img = json_object_new_object();
 
 	if (!img)
 		return NULL;
-	if (add_string(img, "name", ev->image) < 0 ||
-	    add(img, "version", json_object_new_uint64(ev->version)) < 0 ||
-	    add_string(img, "digest", ev->digest) < 0 ||
-	    add_string(img, "trust", ev->trust_mode) < 0) {
+	if (json_put_str(img, "name", ev->image) < 0 ||
+	    json_put(img, "version", json_object_new_uint64(ev->version)) < 0 ||
+	    json_put_str(img, "digest", ev->digest) < 0 ||
+	    json_put_str(img, "trust", ev->trust_mode) < 0) {
 		json_object_put(img);
 		return NULL;
 	}
@@ -84,10 +66,14 @@ static json_object *violations_json(const struct agent_event *ev)
 
 	for (size_t i = 0; a && i < ev->n_violations; i++) {
 		json_object *v = json_object_new_object();
-		if (!v || add_string(v, "path", ev->violations[i].path) < 0 ||
-		    add_string(v, "kinds", ev->violations[i].kinds) < 0 ||
-		    json_object_array_add(a, v) < 0) {
+		if (!v || json_put_str(v, "path", ev->violations[i].path) < 0 ||
+		    json_put_str(v, "kinds", ev->violations[i].kinds) < 0) {
 			json_object_put(v);
+			json_object_put(a);
+			return NULL;
+		}
+		/* json_push frees v if it fails. */
+		if (json_push(a, v) < 0) {
 			json_object_put(a);
 			return NULL;
 		}
@@ -102,18 +88,18 @@ char *event_to_json(const struct agent_event *ev)
 
 	if (!o)
 		return NULL;
-	if (add_string(o, "id", ev->id) < 0 || add(o, "seq", json_object_new_uint64(ev->seq)) < 0 ||
-	    add_string(o, "time", ev->time_str) < 0 ||
-	    add_string(o, "instance_id", ev->instance_id) < 0 ||
-	    add_string(o, "state", agent_state_name(ev->state)) < 0 ||
-	    add_string(o, "previous", agent_state_name(ev->previous)) < 0 ||
-	    add(o, "boot", json_object_new_boolean(ev->boot)) < 0 ||
-	    add_string(o, "reason", ev->reason) < 0 || add(o, "image", image_json(ev)) < 0 ||
-	    add(o, "violations", violations_json(ev)) < 0 ||
-	    add(o, "violations_total", json_object_new_uint64(ev->violations_total)) < 0)
+	if (json_put_str(o, "id", ev->id) < 0 ||
+	    json_put(o, "seq", json_object_new_uint64(ev->seq)) < 0 ||
+	    json_put_str(o, "time", ev->time_str) < 0 ||
+	    json_put_str(o, "instance_id", ev->instance_id) < 0 ||
+	    json_put_str(o, "state", agent_state_name(ev->state)) < 0 ||
+	    json_put_str(o, "previous", agent_state_name(ev->previous)) < 0 ||
+	    json_put(o, "boot", json_object_new_boolean(ev->boot)) < 0 ||
+	    json_put_str(o, "reason", ev->reason) < 0 || json_put(o, "image", image_json(ev)) < 0 ||
+	    json_put(o, "violations", violations_json(ev)) < 0 ||
+	    json_put(o, "violations_total", json_object_new_uint64(ev->violations_total)) < 0)
 		goto out;
-	out = strdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN |
-							   JSON_C_TO_STRING_NOSLASHESCAPE));
+	out = json_to_text(o, JSON_C_TO_STRING_PLAIN, 0);
 out:
 	json_object_put(o);
 	return out;

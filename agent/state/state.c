@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-/* What the agent knows, in memory: state, image, checks, counters. */
+/* What the agent knows, in memory, and how it changes: the state machine and its events. */
 #include <errno.h>
 #include <inttypes.h>
-#include <json-c/json.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,104 +10,15 @@
 #include <time.h>
 
 #include "clock.h"
-#include "buf.h"
-#include "state.h"
+#include "hex.h"
+#include "state_int.h"
 #include "timefmt.h"
 #include "util.h"
-
-#define STATE_MAX_VIOLATIONS 1000 /* kept for /status; the count goes on */
-#define EVENT_MAX_VIOLATIONS 100  /* sent with an event */
-#define STATE_MAX_REPORTERS  8
-
-struct check_status {
-	bool known;
-	bool passing;
-	char detail[160];
-	int64_t since;
-};
-
-struct pending {
-	struct agent_event *ev;
-	struct pending *next;
-};
-
-struct state {
-	pthread_mutex_t lock;
-	const struct agent_config *cfg;
-	char *instance_id;
-
-	enum agent_state state;
-	char reason[512];
-	int64_t since;	     /* realtime of the last change */
-	double started;	     /* monotonic start of the agent */
-	char watch_mode[16]; /* "fanotify", "inotify", "none", "off"; "" before */
-	bool verified;	     /* the last verification found nothing */
-	double drain_until;  /* monotonic: agent-check says "drain" until then */
-	bool boot_done;	     /* the first verdict was announced */
-	bool held;	     /* no events until state_release(); never ready before */
-	uint64_t seq;
-
-	char *image;
-	uint64_t version;
-	char digest[65];
-	char (*keyids)[65];
-	size_t n_keyids;
-	bool pinned;
-
-	struct check_status *checks;
-
-	struct violation *violations;
-	size_t n_violations;  /* kept */
-	size_t n_differences; /* found */
-
-	double verify_seconds;
-	int64_t verify_finished; /* realtime the last verification ended; 0: none yet */
-	uint64_t verifications, files_hashed, bytes_hashed;
-
-	struct reporter *reporters[STATE_MAX_REPORTERS];
-	size_t n_reporters;
-	state_listener fn;
-	void *fn_ctx;
-	/*
-	 * Events wait here, in the order they were made, until announce()
-	 * hands them to the listener under announce_lock: so the reporters
-	 * get them in sequence whichever thread made them, and nothing on
-	 * the health path waits for a listener.
-	 */
-	struct pending *pending, **pending_tail;
-	bool poke; /* the reason changed without a new state */
-	pthread_mutex_t announce_lock;
-
-	unsigned readyz_code;
-	char readyz[768];
-	char check_line[600];
-};
+#include "util/json.h"
 
 static bool sticky(enum agent_state s)
 {
 	return s == AGENT_UNTRUSTED || s == AGENT_DRIFTED || s == AGENT_REPLACING;
-}
-
-/* Escapes s as a JSON string body into buf (quotes not included). */
-static void json_escape(char *buf, size_t len, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	for (const unsigned char *p = (const unsigned char *)s; *p && o + 7 < len; p++) {
-		if (*p == '"' || *p == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)*p;
-		} else if (*p < 0x20 || *p >= 0x7f) {
-			memcpy(buf + o, "\\u00", 4);
-			buf[o + 4] = hex[*p >> 4];
-			buf[o + 5] = hex[*p & 15];
-			o += 6;
-		} else {
-			buf[o++] = (char)*p;
-		}
-	}
-	buf[o] = '\0';
 }
 
 /* The answers the hot paths copy out, rendered once per change. */
@@ -116,7 +26,7 @@ static void render_fast_paths(struct state *st)
 {
 	char reason[512];
 
-	json_escape(reason, sizeof(reason), st->reason);
+	json_escape_ascii(reason, sizeof(reason), st->reason);
 	st->readyz_code = st->state == AGENT_READY ? 200 : 503;
 	snprintf(st->readyz, sizeof(st->readyz),
 		 "{\"ready\":%s,\"state\":\"%s\",\"reason\":\"%s\"}\n",
@@ -205,9 +115,10 @@ void state_add_reporter(struct state *st, struct reporter *r)
 
 static void new_uuid(char out[37])
 {
-	static const char hex[] = "0123456789abcdef";
+	/* The groups of a UUID's 16 bytes, as 8-4-4-4-12 hex digits. */
+	static const unsigned groups[] = {4, 2, 2, 2, 6};
 	unsigned char b[16];
-	size_t o = 0;
+	size_t o = 0, at = 0;
 
 	/* Never block (this runs under the state lock): early in boot the pool may not be ready. */
 	if (getrandom(b, sizeof(b), GRND_NONBLOCK) != (ssize_t)sizeof(b)) {
@@ -218,13 +129,13 @@ static void new_uuid(char out[37])
 	}
 	b[6] = (b[6] & 0x0f) | 0x40; /* version 4 */
 	b[8] = (b[8] & 0x3f) | 0x80; /* RFC 4122 variant */
-	for (size_t i = 0; i < sizeof(b); i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
+	for (size_t g = 0; g < ARRAY_SIZE(groups); g++) {
+		if (g)
 			out[o++] = '-';
-		out[o++] = hex[b[i] >> 4];
-		out[o++] = hex[b[i] & 15];
+		stele_hex_encode(b + at, groups[g], out + o);
+		o += 2 * groups[g];
+		at += groups[g];
 	}
-	out[o] = '\0';
 }
 
 static char *dup_or_null(const char *s)
@@ -648,313 +559,4 @@ void state_status_line(struct state *st, char *buf, size_t len)
 	pthread_mutex_lock(&st->lock);
 	snprintf(buf, len, "%s: %s", agent_state_name(st->state), st->reason);
 	pthread_mutex_unlock(&st->lock);
-}
-
-static const char *const check_type_names[] = {
-    [CHECK_HTTP] = "http", [CHECK_TCP] = "tcp", [CHECK_EXEC] = "exec"};
-
-static int put(json_object *o, const char *key, json_object *v)
-{
-	if (!v || json_object_object_add(o, key, v) < 0) {
-		json_object_put(v);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static int put_str(json_object *o, const char *key, const char *s)
-{
-	if (!s)
-		return json_object_object_add(o, key, NULL) < 0 ? -ENOMEM : 0;
-	return put(o, key, json_object_new_string(s));
-}
-
-static int push(json_object *a, json_object *v)
-{
-	if (!v || json_object_array_add(a, v) < 0) {
-		json_object_put(v);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static json_object *image_json(const struct state *st)
-{
-	json_object *o, *keys;
-
-	if (!st->image)
-		return NULL;
-	o = json_object_new_object();
-	keys = json_object_new_array();
-	if (!o || !keys)
-		goto fail;
-	for (size_t i = 0; i < st->n_keyids; i++)
-		if (push(keys, json_object_new_string(st->keyids[i])) < 0)
-			goto fail;
-	if (put_str(o, "name", st->image) < 0 ||
-	    put(o, "version", json_object_new_uint64(st->version)) < 0 ||
-	    put_str(o, "digest", st->digest) < 0 ||
-	    put_str(o, "trust", st->pinned ? "pinned" : "self-attested") < 0 ||
-	    put(o, "keys", STEAL(keys)) < 0)
-		goto fail;
-	return o;
-fail:
-	json_object_put(keys);
-	json_object_put(o);
-	return NULL;
-}
-
-static json_object *checks_json(const struct state *st)
-{
-	json_object *a = json_object_new_array();
-
-	for (size_t i = 0; a && i < st->cfg->n_checks; i++) {
-		const struct check_status *c = &st->checks[i];
-		json_object *o = json_object_new_object();
-		if (!o || put_str(o, "name", st->cfg->checks[i].name) < 0 ||
-		    put_str(o, "type", check_type_names[st->cfg->checks[i].type]) < 0 ||
-		    put(o, "passing", json_object_new_boolean(c->known && c->passing)) < 0 ||
-		    put_str(o, "detail", c->known ? c->detail : "not run yet") < 0 ||
-		    push(a, o) < 0) {
-			json_object_put(o);
-			json_object_put(a);
-			return NULL;
-		}
-	}
-	return a;
-}
-
-static json_object *violations_json(const struct state *st)
-{
-	json_object *a = json_object_new_array();
-
-	for (size_t i = 0; a && i < st->n_violations; i++) {
-		json_object *o = json_object_new_object();
-		if (!o || put_str(o, "path", st->violations[i].path) < 0 ||
-		    put_str(o, "kinds", st->violations[i].kinds) < 0 || push(a, o) < 0) {
-			json_object_put(o);
-			json_object_put(a);
-			return NULL;
-		}
-	}
-	return a;
-}
-
-static json_object *reporters_json(const struct state *st)
-{
-	json_object *a = json_object_new_array();
-
-	for (size_t i = 0; a && i < st->n_reporters; i++) {
-		struct reporter_stats s;
-		json_object *o = json_object_new_object();
-		reporter_get_stats(st->reporters[i], &s);
-		if (!o || put_str(o, "name", reporter_name(st->reporters[i])) < 0 ||
-		    put(o, "delivered", json_object_new_uint64(s.delivered)) < 0 ||
-		    put(o, "failures", json_object_new_uint64(s.failures)) < 0 ||
-		    put(o, "dropped", json_object_new_uint64(s.dropped)) < 0 ||
-		    put(o, "queue", json_object_new_uint64(s.depth)) < 0 || push(a, o) < 0) {
-			json_object_put(o);
-			json_object_put(a);
-			return NULL;
-		}
-	}
-	return a;
-}
-
-static json_object *verify_json(const struct state *st)
-{
-	json_object *o = json_object_new_object();
-	char finished[STELE_TIME_LEN];
-
-	stele_time_format(st->verify_finished, finished);
-	if (!o || put(o, "runs", json_object_new_uint64(st->verifications)) < 0 ||
-	    put(o, "seconds", json_object_new_double(st->verify_seconds)) < 0 ||
-	    put_str(o, "finished", st->verify_finished ? finished : NULL) < 0 ||
-	    put(o, "files", json_object_new_uint64(st->files_hashed)) < 0 ||
-	    put(o, "bytes", json_object_new_uint64(st->bytes_hashed)) < 0) {
-		json_object_put(o);
-		return NULL;
-	}
-	return o;
-}
-
-static int status_fill(json_object *o, const struct state *st)
-{
-	char since[STELE_TIME_LEN];
-	json_object *img = image_json(st);
-
-	if (st->image && !img)
-		return -ENOMEM;
-	stele_time_format(st->since, since);
-	if (put_str(o, "state", agent_state_name(st->state)) < 0 ||
-	    put_str(o, "reason", st->reason) < 0 || put_str(o, "since", since) < 0 ||
-	    put(o, "ready", json_object_new_boolean(st->state == AGENT_READY)) < 0 ||
-	    put(o, "reports_held", json_object_new_boolean(st->held)) < 0 ||
-	    put_str(o, "instance_id", st->instance_id) < 0 ||
-	    put(o, "seq", json_object_new_uint64(st->seq)) < 0 ||
-	    json_object_object_add(o, "image", img) < 0 || put(o, "checks", checks_json(st)) < 0 ||
-	    put(o, "violations", violations_json(st)) < 0 ||
-	    put(o, "violations_total", json_object_new_uint64(st->n_differences)) < 0 ||
-	    put(o, "verify", verify_json(st)) < 0 ||
-	    put_str(o, "watch_mode", st->watch_mode[0] ? st->watch_mode : NULL) < 0 ||
-	    put(o, "reporters", reporters_json(st)) < 0 ||
-	    put(o, "uptime_seconds",
-		json_object_new_uint64((uint64_t)(stele_monotonic_seconds() - st->started))) < 0)
-		return -ENOMEM;
-	return 0;
-}
-
-char *state_status_json(struct state *st)
-{
-	json_object *o = json_object_new_object();
-	struct stele_buf b;
-	int r;
-
-	if (!o)
-		return NULL;
-	stele_buf_init(&b, SIZE_MAX);
-	pthread_mutex_lock(&st->lock);
-	r = status_fill(o, st);
-	pthread_mutex_unlock(&st->lock);
-	if (r == 0)
-		r = stele_buf_puts(
-		    &b, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
-	if (r == 0)
-		r = stele_buf_puts(&b, "\n");
-	json_object_put(o);
-	if (r < 0) {
-		stele_buf_free(&b);
-		return NULL;
-	}
-	return stele_buf_steal(&b, NULL);
-}
-
-/* A Prometheus label value: backslash, quote and newline escaped. */
-static int label(struct stele_buf *b, const char *s)
-{
-	int r = 0;
-
-	for (; *s && r == 0; s++) {
-		if (*s == '\\' || *s == '"')
-			r = stele_buf_printf(b, "\\%c", *s);
-		else if (*s == '\n')
-			r = stele_buf_puts(b, "\\n");
-		else
-			r = stele_buf_append(b, s, 1);
-	}
-	return r;
-}
-
-static int metric(struct stele_buf *b, const char *name, const char *type, const char *help)
-{
-	return stele_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
-}
-
-static int metrics_state(struct stele_buf *b, const struct state *st)
-{
-	int r = metric(b, "stele_state", "gauge", "1 for the agent's current state");
-
-	for (enum agent_state s = AGENT_VERIFYING; r == 0 && s <= AGENT_REPLACING; s++)
-		r = stele_buf_printf(b, "stele_state{state=\"%s\"} %d\n", agent_state_name(s),
-				     st->state == s);
-	if (r == 0 && st->image) {
-		r = metric(b, "stele_image_info", "gauge", "the image this instance runs");
-		r = r ?: stele_buf_puts(b, "stele_image_info{name=\"");
-		r = r ?: label(b, st->image);
-		r = r
-			?: stele_buf_printf(
-			       b, "\",version=\"%" PRIu64 "\",digest=\"%s\",trust=\"%s\"} 1\n",
-			       st->version, st->digest, st->pinned ? "pinned" : "self-attested");
-	}
-	r = r ?: metric(b, "stele_uptime_seconds", "gauge", "seconds since the agent started");
-	r = r
-		?: stele_buf_printf(b, "stele_uptime_seconds %.0f\n",
-				    stele_monotonic_seconds() - st->started);
-	if (st->watch_mode[0]) {
-		r = r
-			?: metric(b, "stele_watch_mode", "gauge",
-				  "how changes are noticed as they happen (1 for the mode in use)");
-		r = r ?: stele_buf_printf(b, "stele_watch_mode{mode=\"%s\"} 1\n", st->watch_mode);
-	}
-	r = r ?: metric(b, "stele_violations", "gauge", "paths that differ from the manifest");
-	r = r ?: stele_buf_printf(b, "stele_violations %zu\n", st->n_differences);
-	return r;
-}
-
-static int metrics_verify(struct stele_buf *b, const struct state *st)
-{
-	int r =
-	    metric(b, "stele_verify_duration_seconds", "gauge", "length of the last verification");
-
-	r = r ?: stele_buf_printf(b, "stele_verify_duration_seconds %.6f\n", st->verify_seconds);
-	r = r ?: metric(b, "stele_verifications_total", "counter", "verifications finished");
-	r = r ?: stele_buf_printf(b, "stele_verifications_total %" PRIu64 "\n", st->verifications);
-	r = r ?: metric(b, "stele_verify_files_total", "counter", "files hashed");
-	r = r ?: stele_buf_printf(b, "stele_verify_files_total %" PRIu64 "\n", st->files_hashed);
-	r = r ?: metric(b, "stele_verify_bytes_total", "counter", "bytes hashed");
-	r = r ?: stele_buf_printf(b, "stele_verify_bytes_total %" PRIu64 "\n", st->bytes_hashed);
-	return r;
-}
-
-static int metrics_checks(struct stele_buf *b, const struct state *st)
-{
-	int r = 0;
-
-	if (!st->cfg->n_checks)
-		return 0;
-	r = metric(b, "stele_check_passing", "gauge", "1 when the application check passes");
-	for (size_t i = 0; r == 0 && i < st->cfg->n_checks; i++)
-		r = stele_buf_printf(b, "stele_check_passing{check=\"%s\"} %d\n",
-				     st->cfg->checks[i].name,
-				     st->checks[i].known && st->checks[i].passing);
-	return r;
-}
-
-static int metrics_reporters(struct stele_buf *b, const struct state *st)
-{
-	static const char *const names[] = {
-	    "stele_report_success_total", "stele_report_failure_total",
-	    "stele_report_dropped_total", "stele_report_queue_depth"};
-	static const char *const helps[] = {
-	    "events the control plane took", "failed delivery attempts",
-	    "events dropped from a full queue", "events waiting to be delivered"};
-	struct reporter_stats s[STATE_MAX_REPORTERS];
-	int r = 0;
-
-	if (!st->n_reporters)
-		return 0;
-	for (size_t i = 0; i < st->n_reporters; i++)
-		reporter_get_stats(st->reporters[i], &s[i]);
-	for (size_t m = 0; r == 0 && m < ARRAY_SIZE(names); m++) {
-		r = metric(b, names[m], m == 3 ? "gauge" : "counter", helps[m]);
-		for (size_t i = 0; r == 0 && i < st->n_reporters; i++) {
-			uint64_t v = m == 0   ? s[i].delivered
-				     : m == 1 ? s[i].failures
-				     : m == 2 ? s[i].dropped
-					      : (uint64_t)s[i].depth;
-			r = stele_buf_printf(b, "%s{reporter=\"%s\"} %" PRIu64 "\n", names[m],
-					     reporter_name(st->reporters[i]), v);
-		}
-	}
-	return r;
-}
-
-char *state_metrics(struct state *st)
-{
-	struct stele_buf b;
-	int r;
-
-	stele_buf_init(&b, SIZE_MAX);
-	pthread_mutex_lock(&st->lock);
-	r = metrics_state(&b, st);
-	r = r ?: metrics_verify(&b, st);
-	r = r ?: metrics_checks(&b, st);
-	r = r ?: metrics_reporters(&b, st);
-	pthread_mutex_unlock(&st->lock);
-	if (r < 0) {
-		stele_buf_free(&b);
-		return NULL;
-	}
-	return stele_buf_steal(&b, NULL);
 }

@@ -7,12 +7,12 @@
 #ifndef STELE_WATCH_BACKEND_H
 #define STELE_WATCH_BACKEND_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "stele.h"
+#include "util/worker.h"
 #include "watch.h"
 
 /* Distinct paths remembered from one read before they are handed on. */
@@ -42,9 +42,7 @@ struct watch {
 	void *ctx;
 	int fd;	      /* fanotify or inotify */
 	int mount_fd; /* fanotify: the root, for open_by_handle_at */
-	int stop_fd;  /* an eventfd, readable once stopping */
-	pthread_t thread;
-	bool running;
+	struct worker worker;
 	const char *pending_lost; /* said from the thread first (a watch limit at start) */
 	bool limit_said;	  /* the inotify watch limit was reported once */
 	struct watch_dir *dirs;	  /* inotify: sorted by wd */

@@ -5,16 +5,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "mountinfo.h"
 #include "util.h"
 #include "util/log.h"
+#include "util/worker.h"
 
 #define MOUNTINFO "/proc/self/mountinfo"
 
@@ -28,10 +27,8 @@ struct mounts {
 	const struct stele_exclude *ex;
 	mounts_violation_fn fn;
 	void *ctx;
-	int fd;	    /* /proc/self/mountinfo: POLLPRI on every change */
-	int stopfd; /* an eventfd, readable once stopping */
-	pthread_t thread;
-	bool started;
+	int fd; /* /proc/self/mountinfo: POLLPRI on every change */
+	struct worker worker;
 	struct mount_table cur; /* the table as last seen: the thread's alone once started */
 };
 
@@ -181,7 +178,7 @@ static void *mounts_thread(void *arg)
 
 	for (;;) {
 		struct pollfd p[2] = {{.fd = mt->fd, .events = POLLPRI},
-				      {.fd = mt->stopfd, .events = POLLIN}};
+				      {.fd = mt->worker.stop_fd, .events = POLLIN}};
 		struct mount_table now;
 
 		if (poll(p, 2, -1) < 0) {
@@ -214,8 +211,6 @@ static void mounts_free(struct mounts *mt)
 		return;
 	if (mt->fd >= 0)
 		close(mt->fd);
-	if (mt->stopfd >= 0)
-		close(mt->stopfd);
 	mount_table_clear(&mt->cur);
 	free(mt->root);
 	free(mt);
@@ -233,7 +228,8 @@ int mounts_start(const char *root, struct stele_manifest *m, const struct stele_
 	}
 	if (!(mt = calloc(1, sizeof(*mt))))
 		return -ENOMEM;
-	mt->fd = mt->stopfd = -1;
+	mt->fd = -1;
+	mt->worker = (struct worker)WORKER_INIT;
 	mt->m = m;
 	mt->ex = ex;
 	mt->fn = fn;
@@ -245,23 +241,18 @@ int mounts_start(const char *root, struct stele_manifest *m, const struct stele_
 		goto fail;
 	}
 	mt->fd = open(MOUNTINFO, O_RDONLY | O_CLOEXEC);
-	mt->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (mt->fd < 0 || mt->stopfd < 0) {
+	if (mt->fd < 0) {
 		r = neg_errno();
-		agent_log(LOG_ERR, "mount watch: '%s': %s", mt->fd < 0 ? MOUNTINFO : "eventfd",
-			  strerror(-r));
+		agent_log(LOG_ERR, "mount watch: '%s': %s", MOUNTINFO, strerror(-r));
 		goto fail;
 	}
 	/* Changes after the open wake the poll, so none falls between this read and it. */
 	r = mount_table_read(mt->fd, MOUNTINFO, &mt->cur);
 	if (r < 0)
 		goto fail;
-	r = -pthread_create(&mt->thread, NULL, mounts_thread, mt);
-	if (r < 0) {
-		agent_log(LOG_ERR, "mount watch: thread: %s", strerror(-r));
+	r = worker_start(&mt->worker, "mount watch", mounts_thread, mt);
+	if (r < 0)
 		goto fail;
-	}
-	mt->started = true;
 	*out = mt;
 	return 0;
 fail:
@@ -271,14 +262,8 @@ fail:
 
 void mounts_stop(struct mounts *mt)
 {
-	uint64_t one = 1;
-
 	if (!mt)
 		return;
-	if (mt->started) {
-		/* An eventfd write of 1 cannot block or fail short of a counter overflow. */
-		(void)!write(mt->stopfd, &one, sizeof(one));
-		pthread_join(mt->thread, NULL);
-	}
+	worker_stop(&mt->worker);
 	mounts_free(mt);
 }

@@ -6,12 +6,12 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "util.h"
 #include "util/log.h"
+#include "util/worker.h"
 
 const char *watch_mode_name(enum watch_mode m)
 {
@@ -66,7 +66,7 @@ static void *watch_thread(void *arg)
 		watch_lost(w, w->pending_lost);
 	for (;;) {
 		struct pollfd p[2] = {{.fd = w->fd, .events = POLLIN},
-				      {.fd = w->stop_fd, .events = POLLIN}};
+				      {.fd = w->worker.stop_fd, .events = POLLIN}};
 
 		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
@@ -112,25 +112,6 @@ static void choose_backend(struct watch *w, bool try_fanotify)
 	}
 }
 
-static int start_thread(struct watch *w)
-{
-	int r;
-
-	w->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (w->stop_fd < 0) {
-		r = neg_errno();
-		agent_log(LOG_ERR, "watch: eventfd: %s", strerror(-r));
-		return r;
-	}
-	r = -pthread_create(&w->thread, NULL, watch_thread, w);
-	if (r < 0) {
-		agent_log(LOG_ERR, "watch: cannot start thread: %s", strerror(-r));
-		return r;
-	}
-	w->running = true;
-	return 0;
-}
-
 int watch_start(const char *root, struct stele_manifest *m, const struct stele_exclude *ex,
 		bool try_fanotify, const struct watch_ops *ops, void *ctx, struct watch **out)
 {
@@ -139,7 +120,8 @@ int watch_start(const char *root, struct stele_manifest *m, const struct stele_e
 
 	if (!w)
 		return -ENOMEM;
-	w->fd = w->mount_fd = w->stop_fd = -1;
+	w->fd = w->mount_fd = -1;
+	w->worker = (struct worker)WORKER_INIT;
 	w->m = m;
 	w->ex = ex;
 	w->ops = ops;
@@ -153,7 +135,7 @@ int watch_start(const char *root, struct stele_manifest *m, const struct stele_e
 		return r;
 	}
 	choose_backend(w, try_fanotify);
-	r = w->backend ? start_thread(w) : 0;
+	r = w->backend ? worker_start(&w->worker, "watch", watch_thread, w) : 0;
 	if (r < 0) {
 		watch_stop(w);
 		return r;
@@ -166,13 +148,7 @@ void watch_stop(struct watch *w)
 {
 	if (!w)
 		return;
-	if (w->running) {
-		uint64_t one = 1;
-
-		/* An eventfd write of 1 cannot block or fail short of a counter overflow. */
-		(void)!write(w->stop_fd, &one, sizeof(one));
-		pthread_join(w->thread, NULL);
-	}
+	worker_stop(&w->worker);
 	watch_notes_free(w);
 	if (w->backend && w->backend->free)
 		w->backend->free(w);
@@ -180,8 +156,6 @@ void watch_stop(struct watch *w)
 		close(w->fd);
 	if (w->mount_fd >= 0)
 		close(w->mount_fd);
-	if (w->stop_fd >= 0)
-		close(w->stop_fd);
 	free(w->root);
 	free(w->buf);
 	free(w);

@@ -12,13 +12,17 @@
 
 #include "util.h"
 
-/* First allocation for a file of unknown size; it doubles from there up to the cap. */
-#define READ_FIRST ((size_t)4096)
+/*
+ * First allocation for a file of unknown size; it doubles from there up to
+ * the cap. A file capped below it is read into one buffer that never moves
+ * (so a secret is never left behind in a freed copy).
+ */
+#define READ_FIRST ((size_t)64 << 10)
 
 int stele_read_fd(int fd, size_t max, char **out, size_t *len)
 {
 	/* One byte past max is read to tell a file that is too large. */
-	size_t limit = max + 1, cap = (limit < READ_FIRST ? limit : READ_FIRST) + 1, n = 0;
+	size_t limit = max + 1, cap = (max <= READ_FIRST ? limit : READ_FIRST) + 1, n = 0;
 	char *buf = malloc(cap), *grown;
 
 	if (!buf)
@@ -43,6 +47,7 @@ int stele_read_fd(int fd, size_t max, char **out, size_t *len)
 		if (got < 0) {
 			int r = neg_errno();
 
+			explicit_bzero(buf, n);
 			free(buf);
 			return r;
 		}
@@ -50,6 +55,7 @@ int stele_read_fd(int fd, size_t max, char **out, size_t *len)
 			break;
 		n += (size_t)got;
 		if (n > max) {
+			explicit_bzero(buf, n);
 			free(buf);
 			return -EFBIG;
 		}

@@ -10,8 +10,10 @@
  * Reads fd from where it stands to its end, at most max bytes, into a new
  * buffer with a NUL after the data (caller frees), its length in *len (if
  * not NULL). Returns 0, -EFBIG when there is more than max, or a negative
- * errno. *out is written only on success. Says nothing: the caller, who
- * knows what the file is, does.
+ * errno. *out is written only on success. With max at most 64 KiB the
+ * data is read into one buffer that is never moved, and a failure wipes
+ * it, so a caller that wipes the result leaves no copy of a secret behind.
+ * Says nothing: the caller, who knows what the file is, does.
  */
 int stele_read_fd(int fd, size_t max, char **out, size_t *len);
 

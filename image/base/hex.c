@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <openssl/evp.h>
+#include <string.h>
 
 void stele_hex_encode(const uint8_t *p, size_t n, char *out)
 {
@@ -25,6 +26,15 @@ int stele_hex_value(char c)
 	if (c >= 'A' && c <= 'F')
 		return c - 'A' + 10;
 	return -1;
+}
+
+int stele_hex_decode(const char *s, uint8_t *out, size_t n)
+{
+	if (strlen(s) != 2 * n || strspn(s, "0123456789abcdef") != 2 * n)
+		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (uint8_t)(stele_hex_value(s[2 * i]) << 4 | stele_hex_value(s[2 * i + 1]));
+	return 0;
 }
 
 int stele_sha256_hex(const void *p, size_t n, char out[65])

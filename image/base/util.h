@@ -49,6 +49,15 @@ static inline bool streq(const char *a, const char *b)
 		_stolen_fd;                                                                        \
 	})
 
+/* *out = a copy of s, or NULL when s is NULL: 0, or -ENOMEM. */
+static inline int strdup_opt(const char *s, char **out)
+{
+	*out = NULL;
+	if (s && !(*out = strdup(s)))
+		return -ENOMEM;
+	return 0;
+}
+
 /* Negative errno of the last failed call, never 0. */
 static inline int neg_errno(void)
 {
