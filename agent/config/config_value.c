@@ -37,17 +37,11 @@ int conf_fail(struct conf_why *w, const char *fmt, ...)
 /* Bytes one UTF-8 character at s takes (at most n), or 0 when it is not one. */
 static size_t utf8_char_len(const unsigned char *s, size_t n, bool *c1)
 {
-	unsigned char lo, hi;
-	unsigned need = stele_utf8_lead(s[0], &lo, &hi);
+	size_t len = stele_utf8_char(s, n);
 
-	if (!need || n <= need || s[1] < lo || s[1] > hi)
-		return 0;
-	for (unsigned i = 2; i <= need; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
 	/* U+0080..U+009F are control characters too. */
-	*c1 = s[0] == 0xc2 && s[1] <= 0x9f;
-	return need + 1;
+	*c1 = len == 2 && s[0] == 0xc2 && s[1] <= 0x9f;
+	return len;
 }
 
 const char *conf_shown(const char *str, char *buf, size_t size)

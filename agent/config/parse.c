@@ -1,12 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Configuration text: files of KEY = VALUE lines, and the kernel command line's stele.KEY=VALUE. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "config.h"
 #include "config_int.h"
@@ -21,31 +18,13 @@
 /* Reads a whole configuration file of at most FILE_MAX bytes into *text (NUL-terminated). */
 static int read_file(const char *path, bool missing_ok, char **text, size_t *len)
 {
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-	int r;
+	int r = stele_read_file(path, 0, FILE_MAX, text, len);
 
-	/* O_NONBLOCK: opening a FIFO must not hang the agent; it is refused below. */
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0) {
-		r = neg_errno();
-		if (r != -ENOENT || !missing_ok)
-			agent_log(LOG_ERR, "%s: %s", path, strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) < 0) {
-		r = neg_errno();
-		agent_log(LOG_ERR, "%s: %s", path, strerror(-r));
-		return r;
-	}
-	if (!S_ISREG(st.st_mode)) {
+	if (r == -EISDIR || r == -EINVAL)
 		agent_log(LOG_ERR, "%s: not a regular file", path);
-		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-	}
-	r = stele_read_fd(fd, FILE_MAX, text, len);
-	if (r == -EFBIG)
+	else if (r == -EFBIG)
 		agent_log(LOG_ERR, "%s: larger than %d bytes", path, FILE_MAX);
-	else if (r < 0)
+	else if (r < 0 && (r != -ENOENT || !missing_ok))
 		agent_log(LOG_ERR, "%s: %s", path, strerror(-r));
 	return r;
 }

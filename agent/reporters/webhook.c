@@ -72,23 +72,11 @@ static bool token_valid(const char *t, size_t n)
 /* Reads the token file into a new buffer (*buf, wiped and freed by the caller); sets *len. */
 static int read_token_file(const char *path, char **buf, size_t *len)
 {
-	_cleanup_close_ int fd = -1;
-	struct stat st;
-	int r;
+	int r = stele_read_file(path, O_NOFOLLOW, WEBHOOK_TOKEN_MAX, buf, len);
 
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
-	if (fd < 0) {
-		r = neg_errno();
-		agent_log(LOG_ERR, "webhook: cannot open token file \"%s\": %s", path,
-			  strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+	if (r == -EISDIR || r == -EINVAL)
 		agent_log(LOG_ERR, "webhook: token file \"%s\" is not a regular file", path);
-		return -EINVAL;
-	}
-	r = stele_read_fd(fd, WEBHOOK_TOKEN_MAX, buf, len);
-	if (r == -EFBIG)
+	else if (r == -EFBIG)
 		agent_log(LOG_ERR, "webhook: token file \"%s\" is over %d bytes", path,
 			  WEBHOOK_TOKEN_MAX);
 	else if (r < 0)

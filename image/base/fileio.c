@@ -85,9 +85,14 @@ static int open_read(const char *path, int flags)
 int stele_read_file(const char *path, int flags, size_t max, char **out, size_t *len)
 {
 	_cleanup_close_ int fd = open_read(path, flags);
+	struct stat st;
 
 	if (fd < 0)
 		return fd;
+	if (fstat(fd, &st) < 0)
+		return neg_errno();
+	if (!S_ISREG(st.st_mode))
+		return S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
 	return stele_read_fd(fd, max, out, len);
 }
 

@@ -19,8 +19,9 @@ int stele_read_fd(int fd, size_t max, char **out, size_t *len);
 
 /*
  * Opens path read-only (O_CLOEXEC | O_NOCTTY | O_NONBLOCK, so a FIFO
- * without a writer cannot hang the caller; plus flags, such as O_NOFOLLOW)
- * and reads it as stele_read_fd does.
+ * cannot hang the caller; plus flags, such as O_NOFOLLOW) and reads it as
+ * stele_read_fd does. Only a regular file is read: a directory is -EISDIR,
+ * anything else -EINVAL.
  */
 int stele_read_file(const char *path, int flags, size_t max, char **out, size_t *len);
 

@@ -371,7 +371,7 @@ static void test_token_file(void **state)
 	c.webhook_token_file = (char *)tu_at(f->dir, "link");
 	assert_int_equal(webhook_ops.create(&c, NULL, &ctx), -ELOOP);
 	c.webhook_token_file = f->dir;
-	assert_int_equal(webhook_ops.create(&c, NULL, &ctx), -EINVAL);
+	assert_int_equal(webhook_ops.create(&c, NULL, &ctx), -EISDIR);
 	memset(big, 'a', sizeof(big));
 	tu_write(f->dir, "big", big, sizeof(big));
 	c.webhook_token_file = (char *)tu_at(f->dir, "big");
