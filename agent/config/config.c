@@ -272,22 +272,6 @@ void conf_free(struct agent_config *c)
 	memset(c, 0, sizeof(*c));
 }
 
-int conf_tls_copy(struct tls_config *dst, const struct tls_config *src)
-{
-	if (strdup_opt(src->ca, &dst->ca) < 0 || strdup_opt(src->cert, &dst->cert) < 0 ||
-	    strdup_opt(src->key, &dst->key) < 0)
-		return -ENOMEM;
-	return 0;
-}
-
-void conf_tls_clear(struct tls_config *t)
-{
-	free(t->ca);
-	free(t->cert);
-	free(t->key);
-	t->ca = t->cert = t->key = NULL;
-}
-
 int conf_init(struct agent_config *c)
 {
 	int r;

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/http.h"
+
 /*
  * Where a value came from, lowest precedence first. A later source replaces
  * what an earlier one set. CONF_CLOUD (the file cloud-init writes from
@@ -39,13 +41,6 @@ struct check_config {
 	uint64_t timeout_ms;  /* default 2 s; must be below the interval */
 	unsigned rise;	      /* passes in a row that make it pass, default 2 */
 	unsigned fall;	      /* failures in a row that make it fail, default 3 */
-};
-
-/* Client TLS settings shared by the reporters. NULL means unset. */
-struct tls_config {
-	char *ca;   /* CA bundle file */
-	char *cert; /* client certificate (mutual TLS) */
-	char *key;  /* client key */
 };
 
 struct agent_config {
@@ -127,11 +122,6 @@ struct agent_config {
 	char *aws_lifecycle_hook; /* "aws.lifecycle_hook": launch hook to complete */
 	uint64_t aws_timeout_ms;  /* "aws.timeout", default 5 s */
 };
-
-/* A copy of src's strings in dst: 0, or -ENOMEM (dst then holds what was copied). */
-int conf_tls_copy(struct tls_config *dst, const struct tls_config *src);
-/* Frees the strings (not t itself). */
-void conf_tls_clear(struct tls_config *t);
 
 /*
  * Fills c with the defaults. Free with conf_free(). Every string in c is

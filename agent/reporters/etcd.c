@@ -74,7 +74,7 @@ static void etcd_free(void *p)
 	free(e->key);
 	free(e->key_b64);
 	free(e->value_b64);
-	conf_tls_clear(&e->tls);
+	http_tls_clear(&e->tls);
 	free(e);
 }
 
@@ -150,7 +150,7 @@ static int etcd_create(const struct agent_config *c, const char *instance_id, vo
 	if (r == 0)
 		r = make_key(e, c, instance_id);
 	if (r == 0)
-		r = conf_tls_copy(&e->tls, &c->etcd_tls);
+		r = http_tls_copy(&e->tls, &c->etcd_tls);
 	if (r < 0) {
 		if (r == -ENOMEM)
 			agent_log(LOG_ERR, "etcd: out of memory");

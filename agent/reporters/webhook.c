@@ -54,7 +54,7 @@ static void webhook_free(void *p)
 		explicit_bzero(w->auth, strlen(w->auth));
 		free(w->auth);
 	}
-	conf_tls_clear(&w->tls);
+	http_tls_clear(&w->tls);
 	free(w);
 }
 
@@ -148,7 +148,7 @@ static int webhook_create(const struct agent_config *c, const char *instance_id,
 	w->timeout_ms = c->webhook_timeout_ms;
 	r = strdup_opt(c->webhook_url, &w->url);
 	if (r == 0)
-		r = conf_tls_copy(&w->tls, &c->webhook_tls);
+		r = http_tls_copy(&w->tls, &c->webhook_tls);
 	if (r == 0)
 		r = load_token(w, c);
 	if (r < 0) {

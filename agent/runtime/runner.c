@@ -192,13 +192,23 @@ static void on_event(void *ctx, struct agent_event *ev)
 		agent_log(LOG_WARNING, "eventfd: %s", strerror(errno));
 }
 
+/* A reporter's counters, as the state shows them. */
+static void reporter_counters(void *obj, struct state_reporter_stats *out)
+{
+	struct reporter_stats s;
+
+	reporter_get_stats(obj, &s);
+	*out = (struct state_reporter_stats){s.delivered, s.failures, s.dropped, s.depth};
+}
+
 /* The reporters c configures (the reporters copy what they need from it). */
 static int start_reporters(struct agent *a, const struct agent_config *c)
 {
 	int r = reporters_start(c, a->instance_id, a->reporters, &a->n_reporters);
 
 	for (size_t i = 0; i < a->n_reporters; i++)
-		state_add_reporter(a->st, a->reporters[i]);
+		state_add_reporter(a->st, reporter_name(a->reporters[i]), reporter_counters,
+				   a->reporters[i]);
 	return r;
 }
 

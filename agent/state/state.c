@@ -105,11 +105,11 @@ void state_set_listener(struct state *st, state_listener fn, void *ctx)
 	pthread_mutex_unlock(&st->announce_lock);
 }
 
-void state_add_reporter(struct state *st, struct reporter *r)
+void state_add_reporter(struct state *st, const char *name, state_reporter_fn fn, void *obj)
 {
 	pthread_mutex_lock(&st->lock);
 	if (st->n_reporters < STATE_MAX_REPORTERS)
-		st->reporters[st->n_reporters++] = r;
+		st->reporters[st->n_reporters++] = (__typeof__(st->reporters[0])){name, fn, obj};
 	pthread_mutex_unlock(&st->lock);
 }
 

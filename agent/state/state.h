@@ -9,7 +9,6 @@
 
 #include "config/config.h"
 #include "event.h"
-#include "reporters/reporter.h"
 #include "stele.h"
 
 struct state;
@@ -30,8 +29,22 @@ void state_free(struct state *st);
 
 /* Sets the listener; returns once no call to the previous one is running. */
 void state_set_listener(struct state *st, state_listener fn, void *ctx);
-/* Reporters whose counters /metrics shows; the state does not own them. */
-void state_add_reporter(struct state *st, struct reporter *r);
+/* What /status and /metrics show of one reporter. */
+struct state_reporter_stats {
+	uint64_t delivered; /* events the control plane took */
+	uint64_t failures;  /* failed attempts */
+	uint64_t dropped;   /* events dropped from a full queue */
+	size_t depth;	    /* events waiting */
+};
+
+/* Reads the counters of obj, a reporter; called with the state's lock held. */
+typedef void (*state_reporter_fn)(void *obj, struct state_reporter_stats *out);
+
+/*
+ * A reporter whose counters /status and /metrics show, by name (a string
+ * that outlives the state); the state does not own obj.
+ */
+void state_add_reporter(struct state *st, const char *name, state_reporter_fn fn, void *obj);
 
 /* The manifest was trusted: what it is and who signed it. */
 void state_set_image(struct state *st, const char *name, uint64_t version, const char *digest,

@@ -58,7 +58,11 @@ struct state {
 	int64_t verify_finished; /* realtime the last verification ended; 0: none yet */
 	uint64_t verifications, files_hashed, bytes_hashed;
 
-	struct reporter *reporters[STATE_MAX_REPORTERS];
+	struct {
+		const char *name;
+		state_reporter_fn fn;
+		void *obj;
+	} reporters[STATE_MAX_REPORTERS];
 	size_t n_reporters;
 	state_listener fn;
 	void *fn_ctx;

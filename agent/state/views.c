@@ -96,12 +96,12 @@ static json_object *reporters_json(const struct state *st)
 	json_object *a = json_object_new_array();
 
 	for (size_t i = 0; a && i < st->n_reporters; i++) {
-		struct reporter_stats s;
+		struct state_reporter_stats s;
 		json_object *o = json_object_new_object();
 		int r = o ? 0 : -ENOMEM;
 
-		reporter_get_stats(st->reporters[i], &s);
-		r = r ?: json_put_str(o, "name", reporter_name(st->reporters[i]));
+		st->reporters[i].fn(st->reporters[i].obj, &s);
+		r = r ?: json_put_str(o, "name", st->reporters[i].name);
 		r = r ?: json_put(o, "delivered", json_object_new_uint64(s.delivered));
 		r = r ?: json_put(o, "failures", json_object_new_uint64(s.failures));
 		r = r ?: json_put(o, "dropped", json_object_new_uint64(s.dropped));
@@ -265,13 +265,13 @@ static int metrics_reporters(struct stele_buf *b, const struct state *st)
 	static const char *const helps[] = {
 	    "events the control plane took", "failed delivery attempts",
 	    "events dropped from a full queue", "events waiting to be delivered"};
-	struct reporter_stats s[STATE_MAX_REPORTERS];
+	struct state_reporter_stats s[STATE_MAX_REPORTERS];
 	int r = 0;
 
 	if (!st->n_reporters)
 		return 0;
 	for (size_t i = 0; i < st->n_reporters; i++)
-		reporter_get_stats(st->reporters[i], &s[i]);
+		st->reporters[i].fn(st->reporters[i].obj, &s[i]);
 	for (size_t m = 0; r == 0 && m < ARRAY_SIZE(names); m++) {
 		r = metric(b, names[m], m == 3 ? "gauge" : "counter", helps[m]);
 		for (size_t i = 0; r == 0 && i < st->n_reporters; i++) {
@@ -280,7 +280,7 @@ static int metrics_reporters(struct stele_buf *b, const struct state *st)
 				     : m == 2 ? s[i].dropped
 					      : (uint64_t)s[i].depth;
 			r = stele_buf_printf(b, "%s{reporter=\"%s\"} %" PRIu64 "\n", names[m],
-					     reporter_name(st->reporters[i]), v);
+					     st->reporters[i].name, v);
 		}
 	}
 	return r;

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "http.h"
+#include "util.h"
 
 #define HTTP_DEFAULT_TIMEOUT_MS 10000
 #define HTTP_DEFAULT_MAX	(1u << 20)
@@ -27,6 +28,22 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 	const bool *flag = ud;
 
 	return flag && __atomic_load_n(flag, __ATOMIC_ACQUIRE) ? 1 : 0;
+}
+
+int http_tls_copy(struct tls_config *dst, const struct tls_config *src)
+{
+	if (strdup_opt(src->ca, &dst->ca) < 0 || strdup_opt(src->cert, &dst->cert) < 0 ||
+	    strdup_opt(src->key, &dst->key) < 0)
+		return -ENOMEM;
+	return 0;
+}
+
+void http_tls_clear(struct tls_config *t)
+{
+	free(t->ca);
+	free(t->cert);
+	free(t->key);
+	t->ca = t->cert = t->key = NULL;
 }
 
 int http_global_init(void)

@@ -7,7 +7,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+/* Client TLS settings (the reporters' configuration holds them). NULL means unset. */
+struct tls_config {
+	char *ca;   /* CA bundle file */
+	char *cert; /* client certificate (mutual TLS) */
+	char *key;  /* client key */
+};
+
+/* A copy of src's strings in dst: 0, or -ENOMEM (dst then holds what was copied). */
+int http_tls_copy(struct tls_config *dst, const struct tls_config *src);
+/* Frees the strings (not t itself). */
+void http_tls_clear(struct tls_config *t);
 
 struct http_request {
 	const char *method;	    /* "GET", "POST", "PUT"... */
