@@ -2,6 +2,8 @@
 /* Tests for the HAProxy agent-check server: real loopback clients, hostile text, floods. */
 #include "testutil.h"
 
+#include "agentutil.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>

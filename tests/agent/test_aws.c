@@ -18,6 +18,8 @@
 #include "util/http.h"
 #include "reporters/reporter.h"
 #include "testutil.h"
+
+#include "agentutil.h"
 #include "util.h"
 
 /* Defined in reporters/aws.c; listed (and declared) in reporters/reporters.c. */

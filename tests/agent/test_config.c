@@ -2,6 +2,8 @@
 /* Tests for the agent's configuration: values, files, the kernel command line. */
 #include "testutil.h"
 
+#include "agentutil.h"
+
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>

@@ -2,6 +2,8 @@
 /* Tests for the guard listener: the image file, real datagrams, who may send, and stopping. */
 #include "testutil.h"
 
+#include "agentutil.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>

@@ -2,6 +2,8 @@
 /* Tests for sd_notify: real datagram sockets, path and abstract, and the watchdog variables. */
 #include "testutil.h"
 
+#include "agentutil.h"
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,6 +2,8 @@
 /* Tests for the watcher: each kind of change reaches changed(), in both modes, quickly. */
 #include "testutil.h"
 
+#include "agentutil.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>

@@ -2,6 +2,8 @@
 /* Tests for the webhook reporter against tests/servers/receiver.py. */
 #include "testutil.h"
 
+#include "agentutil.h"
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -441,7 +443,7 @@ static void test_500_then_success(void **state)
 	r = start_reporter(f->url, 3000);
 	push_range(r, 1, 3);
 	assert_true(wait_delivered(f, 3, 10000));
-	reporter_get_stats(r, &st);
+	assert_true(tu_wait_delivered(r, 3, 10000, &st));
 	reporter_stop(r, 1000);
 	assert_delivered_in_order(f, 3);
 	assert_int_equal(st.delivered, 3);
@@ -478,6 +480,7 @@ static void test_receiver_down_then_back(void **state)
 	start_receiver(f, port, NULL);
 	assert_true(wait_delivered(f, 5, 10000));
 	assert_delivered_in_order(f, 5);
+	assert_true(tu_wait_delivered(r, 5, 10000, &st));
 
 	/* Killed while five more come. */
 	stop_receiver(f);

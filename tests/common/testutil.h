@@ -32,8 +32,6 @@ void tu_capture_errors(void);
 const char *tu_last_error(void);
 /* Keeps msg as the latest message (for other sources of messages). */
 void tu_note_error(const char *msg);
-/* Agent tests: collects the agent's log too, the library's messages included (testlog.c). */
-void tu_capture_log(void);
 
 /*
  * Starts argv (looked up in PATH) as a child that dies with the test
