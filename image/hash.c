@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* SHA-256 of files on worker threads: large files streamed, small ones batched. */
 #include "hash.h"
-#include "stele.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +12,9 @@
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "clock.h"
+#include "stele.h"
 
 #include "util.h"
 
@@ -72,14 +74,6 @@ struct stele_hashpool {
 	bool background;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static void sleep_ns(uint64_t ns)
 {
 	struct timespec t = {.tv_sec = (time_t)(ns / 1000000000u),
@@ -101,7 +95,7 @@ static size_t bucket_take(struct bucket *b, size_t want)
 	if (!b || b->rate == 0)
 		return want;
 	pthread_mutex_lock(&b->lock);
-	now = now_ns();
+	now = stele_monotonic_ns();
 	b->tokens += (double)(now - b->last_ns) * b->rate / NS_PER_SEC;
 	if (b->tokens > b->burst)
 		b->tokens = b->burst;
@@ -315,7 +309,7 @@ void stele_hashpool_set_rate(struct stele_hashpool *p, uint64_t bytes_per_sec)
 	if (b->burst < BURST_MIN)
 		b->burst = BURST_MIN;
 	b->tokens = b->burst;
-	b->last_ns = now_ns();
+	b->last_ns = stele_monotonic_ns();
 	pthread_mutex_unlock(&b->lock);
 }
 

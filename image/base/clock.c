@@ -4,18 +4,20 @@
 
 #include <time.h>
 
-uint64_t stele_monotonic_ms(void)
+uint64_t stele_monotonic_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t stele_monotonic_ms(void)
+{
+	return stele_monotonic_ns() / 1000000;
 }
 
 double stele_monotonic_seconds(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)stele_monotonic_ns() / 1e9;
 }

@@ -5,6 +5,9 @@
 
 #include <stdint.h>
 
+/* Nanoseconds of CLOCK_MONOTONIC. */
+uint64_t stele_monotonic_ns(void);
+
 /* Milliseconds of CLOCK_MONOTONIC. */
 uint64_t stele_monotonic_ms(void);
 
