@@ -15,7 +15,6 @@
 
 #include "clock.h"
 #include "stele.h"
-
 #include "util.h"
 
 #define READ_BUF    ((size_t)256 << 10)
