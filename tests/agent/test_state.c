@@ -1,0 +1,1436 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Tests for the agent's state machine and its views (readyz, agent-check, status, metrics). */
+#include "testutil.h"
+
+#include <json-c/json.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "config/config.h"
+#include "reporters/reporter.h"
+#include "state/state.h"
+#include "state/state_int.h"
+#include "stele.h"
+#include "util.h"
+
+#define INSTANCE "i-0abc"
+#define DIGEST	 "9f2c000000000000000000000000000000000000000000000000000000000001"
+#define KEY1	 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define KEY2	 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+#define MAX_SEEN 64
+
+static const char keyids[2][65] = {KEY1, KEY2};
+
+/* What the listener was told: each event (a reference kept) and how many pokes came without one. */
+struct recorder {
+	struct agent_event *events[MAX_SEEN];
+	size_t n_events;
+	unsigned pokes;
+	bool overflow;
+};
+
+struct fixture {
+	struct agent_config cfg;
+	struct state *st;
+	struct recorder rec;
+};
+
+static void record(void *ctx, struct agent_event *ev)
+{
+	struct recorder *rec = ctx;
+
+	if (!ev)
+		rec->pokes++;
+	else if (rec->n_events < MAX_SEEN)
+		rec->events[rec->n_events++] = event_ref(ev);
+	else
+		rec->overflow = true;
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+
+	assert_non_null(f);
+	assert_int_equal(conf_init(&f->cfg), 0);
+	tu_capture_log();
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	state_free(f->st);
+	for (size_t i = 0; i < f->rec.n_events; i++)
+		event_unref(f->rec.events[i]);
+	conf_free(&f->cfg);
+	free(f);
+	return 0;
+}
+
+/* Sets one configuration key, as an operator would. */
+static void set(struct fixture *f, const char *key, const char *value)
+{
+	if (conf_set(&f->cfg, key, value, CONF_ARGS, key) < 0)
+		fail_msg("%s = %s: %s", key, value, tu_last_error());
+}
+
+/* The state for the configuration as it is now, with the recorder listening. */
+static struct state *start(struct fixture *f)
+{
+	assert_int_equal(state_new(INSTANCE, &f->cfg, &f->st), 0);
+	state_set_listener(f->st, record, &f->rec);
+	return f->st;
+}
+
+/* Starts a test case over: a new configuration, no state yet. */
+static struct fixture *fresh(void **state)
+{
+	teardown(state);
+	setup(state);
+	return *state;
+}
+
+/* One check, "web" (http). */
+static void one_check(struct fixture *f)
+{
+	set(f, "check.web.type", "http");
+	set(f, "check.web.url", "http://127.0.0.1:8080/health");
+}
+
+/* Two checks, "web" (http) then "db" (tcp), in that order. */
+static void two_checks(struct fixture *f)
+{
+	one_check(f);
+	set(f, "check.db.type", "tcp");
+	set(f, "check.db.address", "127.0.0.1:5432");
+}
+
+/* The number of events the listener saw, asserting it kept them all. */
+static size_t seen(const struct fixture *f)
+{
+	assert_false(f->rec.overflow);
+	return f->rec.n_events;
+}
+
+static const struct agent_event *event(const struct fixture *f, size_t i)
+{
+	assert_true(i < seen(f));
+	return f->rec.events[i];
+}
+
+static bool starts(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+static void assert_starts(const char *s, const char *prefix)
+{
+	if (!starts(s, prefix))
+		fail_msg("'%s' does not start with '%s'", s, prefix);
+}
+
+static void assert_has(const char *text, const char *part)
+{
+	if (!text || !strstr(text, part))
+		fail_msg("'%s' lacks '%s'", text ? text : "(null)", part);
+}
+
+struct diff_spec {
+	const char *path; /* the manifest's form, "./usr/bin/ls" */
+	unsigned kinds;
+};
+
+/* A verification that found the n differences d, having hashed files and bytes. */
+static void verified(struct state *st, const struct diff_spec *d, size_t n, uint64_t files,
+		     uint64_t bytes, double seconds)
+{
+	struct stele_diff *diffs = calloc(n ? n : 1, sizeof(*diffs));
+	struct stele_report rep = {.diffs = diffs, .n_diffs = n, .files = files, .bytes = bytes};
+
+	assert_non_null(diffs);
+	for (size_t i = 0; i < n; i++) {
+		diffs[i].path = (char *)d[i].path;
+		diffs[i].kinds = d[i].kinds;
+	}
+	state_verify_done(st, &rep, seconds);
+	free(diffs);
+}
+
+static void verified_clean(struct state *st)
+{
+	verified(st, NULL, 0, 10, 1000, 0.25);
+}
+
+static const struct diff_spec two_diffs[] = {
+    {"./usr/bin/ls", STELE_D_MODIFIED},
+    {"./etc/passwd", STELE_D_MODE | STELE_D_OWNER},
+};
+
+static void drifted(struct state *st)
+{
+	verified(st, two_diffs, ARRAY_SIZE(two_diffs), 10, 1000, 0.25);
+}
+
+/* ---- small views ------------------------------------------------------------------------ */
+
+static const char *check_line(struct state *st)
+{
+	static char line[1024];
+
+	state_agent_check_line(st, line, sizeof(line));
+	return line;
+}
+
+static const char *status_line(struct state *st)
+{
+	static char line[1024];
+
+	state_status_line(st, line, sizeof(line));
+	return line;
+}
+
+/* text as one JSON document (whitespace after it allowed, nothing else); asserts it parses. */
+static json_object *parse(const char *text)
+{
+	struct json_tokener *tok = json_tokener_new();
+	json_object *o;
+	size_t end;
+
+	assert_non_null(tok);
+	assert_non_null(text);
+	o = json_tokener_parse_ex(tok, text, (int)strlen(text));
+	if (json_tokener_get_error(tok) != json_tokener_success)
+		fail_msg("not JSON (%s): %s", json_tokener_error_desc(json_tokener_get_error(tok)),
+			 text);
+	end = json_tokener_get_parse_end(tok);
+	json_tokener_free(tok);
+	if (strspn(text + end, " \t\r\n") != strlen(text + end))
+		fail_msg("more after the JSON document: %s", text + end);
+	assert_non_null(o);
+	return o;
+}
+
+/* o's member key, which must be there with type t. */
+static json_object *member(json_object *o, const char *key, json_type t)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("no member '%s' in %s", key, json_object_to_json_string(o));
+	if (json_object_get_type(v) != t)
+		fail_msg("member '%s' is a %s, not a %s", key,
+			 json_type_to_name(json_object_get_type(v)), json_type_to_name(t));
+	return v;
+}
+
+static const char *member_str(json_object *o, const char *key)
+{
+	return json_object_get_string(member(o, key, json_type_string));
+}
+
+static uint64_t member_u64(json_object *o, const char *key)
+{
+	return json_object_get_uint64(member(o, key, json_type_int));
+}
+
+static bool member_bool(json_object *o, const char *key)
+{
+	return json_object_get_boolean(member(o, key, json_type_boolean));
+}
+
+/* /readyz parsed; *code gets the HTTP status. */
+static json_object *readyz(struct state *st, unsigned *code)
+{
+	char body[1024];
+
+	*code = state_readyz(st, body, sizeof(body));
+	return parse(body);
+}
+
+static json_object *status_of(struct state *st)
+{
+	char *text = state_status_json(st);
+	json_object *o = parse(text);
+
+	free(text);
+	return o;
+}
+
+/* The value of the sample named exactly series ("stele_state{state=\"ready\"}"). */
+static double sample(const char *metrics, const char *series)
+{
+	size_t n = strlen(series);
+
+	for (const char *p = metrics; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, series, n) == 0 && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+	fail_msg("no sample %s in:\n%s", series, metrics);
+	return 0;
+}
+
+/* How many lines of text begin with prefix. */
+static size_t lines_with(const char *text, const char *prefix)
+{
+	size_t count = 0, n = strlen(prefix);
+
+	for (const char *p = text; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+		if (strncmp(p, prefix, n) == 0)
+			count++;
+	return count;
+}
+
+/* ---- the machine ------------------------------------------------------------------------ */
+
+static void test_new_state_is_verifying(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	unsigned code;
+	json_object *body = readyz(st, &code);
+
+	assert_int_equal(state_get(st), AGENT_VERIFYING);
+	assert_int_equal(code, 503);
+	assert_false(member_bool(body, "ready"));
+	assert_string_equal(member_str(body, "state"), "verifying");
+	assert_true(strlen(member_str(body, "reason")) > 0);
+	assert_int_equal(json_object_object_length(body), 3);
+	json_object_put(body);
+	assert_starts(check_line(st), "down #verifying: ");
+	assert_starts(status_line(st), "verifying: ");
+	assert_int_equal(seen(f), 0);
+}
+
+static void test_clean_verification_is_ready(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	const struct agent_event *ev;
+	unsigned code;
+	json_object *body;
+
+	state_set_seq(st, 41);
+	state_set_image(st, "web", 7, DIGEST, keyids, 2, false);
+	verified_clean(st);
+
+	assert_int_equal(state_get(st), AGENT_READY);
+	body = readyz(st, &code);
+	assert_int_equal(code, 200);
+	assert_true(member_bool(body, "ready"));
+	assert_string_equal(member_str(body, "state"), "ready");
+	json_object_put(body);
+	assert_string_equal(check_line(st), "up ready\n");
+	assert_has(status_line(st), "ready: image web version 7 verified");
+
+	assert_int_equal(seen(f), 1);
+	ev = event(f, 0);
+	assert_int_equal(ev->seq, 42);
+	assert_int_equal(ev->state, AGENT_READY);
+	assert_int_equal(ev->previous, AGENT_VERIFYING);
+	assert_true(ev->boot);
+	assert_string_equal(ev->instance_id, INSTANCE);
+	assert_string_equal(ev->image, "web");
+	assert_int_equal(ev->version, 7);
+	assert_string_equal(ev->digest, DIGEST);
+	assert_string_equal(ev->trust_mode, "self-attested");
+	assert_int_equal(ev->n_violations, 0);
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+	return strspn(s, "0123456789abcdef") >= n;
+}
+
+/* Each event's id is a fresh random (version 4) UUID; its time is when the state changed. */
+static void test_event_ids_and_times(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	time_t before = time(NULL), after;
+	char want[32];
+
+	drifted(st);
+	after = time(NULL);
+	assert_int_equal(seen(f), 2);
+	for (size_t i = 0; i < 2; i++) {
+		const struct agent_event *ev = event(f, i);
+		const char *id = ev->id;
+
+		assert_int_equal(strlen(id), 36);
+		assert_true(is_hex(id, 8) && id[8] == '-' && is_hex(id + 9, 4) && id[13] == '-');
+		assert_true(id[14] == '4' && is_hex(id + 15, 3) && id[18] == '-');
+		assert_non_null(strchr("89ab", id[19]));
+		assert_true(is_hex(id + 20, 3) && id[23] == '-' && is_hex(id + 24, 12));
+		assert_in_range(ev->time, before, after);
+		strftime(want, sizeof(want), "%Y-%m-%dT%H:%M:%SZ", gmtime(&(time_t){ev->time}));
+		assert_string_equal(ev->time_str, want);
+	}
+	assert_string_not_equal(event(f, 0)->id, event(f, 1)->id);
+}
+
+static void test_checks_decide_ready_or_waiting(void **state)
+{
+	/* waiting, ready, waiting, ready: each one event, the first ready the boot verdict. */
+	static const enum agent_state want[] = {AGENT_WAITING, AGENT_READY, AGENT_WAITING,
+						AGENT_READY};
+	struct fixture *f = *state;
+	struct state *st;
+	unsigned code;
+
+	two_checks(f);
+	st = start(f);
+	verified_clean(st);
+	assert_int_equal(state_get(st), AGENT_WAITING);
+	assert_has(status_line(st), "check web has not passed yet");
+	json_object_put(readyz(st, &code));
+	assert_int_equal(code, 503);
+	assert_starts(check_line(st), "down #waiting: ");
+
+	state_check_changed(st, 0, true, "HTTP 200");
+	assert_int_equal(state_get(st), AGENT_WAITING);
+	assert_has(status_line(st), "check db has not passed yet");
+
+	state_check_changed(st, 1, true, "connected");
+	assert_int_equal(state_get(st), AGENT_READY);
+	assert_has(status_line(st), "checks passing");
+	json_object_put(readyz(st, &code));
+	assert_int_equal(code, 200);
+
+	state_check_changed(st, 0, false, "HTTP 500, want 200");
+	assert_int_equal(state_get(st), AGENT_WAITING);
+	assert_has(status_line(st), "check web failing: HTTP 500, want 200");
+	assert_has(check_line(st), "check web failing");
+
+	state_check_changed(st, 0, true, "HTTP 200");
+	assert_int_equal(state_get(st), AGENT_READY);
+
+	assert_int_equal(seen(f), ARRAY_SIZE(want));
+	for (size_t i = 0; i < ARRAY_SIZE(want); i++) {
+		assert_int_equal(event(f, i)->state, want[i]);
+		assert_int_equal(event(f, i)->previous, i ? want[i - 1] : AGENT_VERIFYING);
+		assert_int_equal(event(f, i)->boot, i == 1);
+	}
+	/* The waiting reason changed from web to db without a new state: a poke only. */
+	assert_true(f->rec.pokes >= 1);
+}
+
+static void test_checks_passing_before_verification_wait_for_it(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+
+	two_checks(f);
+	st = start(f);
+	state_check_changed(st, 0, true, "HTTP 200");
+	state_check_changed(st, 1, true, "connected");
+	assert_int_equal(state_get(st), AGENT_VERIFYING);
+	assert_int_equal(seen(f), 0);
+
+	verified_clean(st);
+	assert_int_equal(state_get(st), AGENT_READY);
+	assert_int_equal(seen(f), 1);
+	assert_int_equal(event(f, 0)->previous, AGENT_VERIFYING);
+}
+
+static void test_check_index_out_of_range_is_ignored(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+
+	one_check(f);
+	st = start(f);
+	verified_clean(st);
+	state_check_changed(st, 1, true, "not a check");
+	assert_int_equal(state_get(st), AGENT_WAITING);
+	assert_has(status_line(st), "check web has not passed yet");
+}
+
+static void test_drift_is_drifted_then_replacing(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	const struct agent_event *d, *r;
+	unsigned code;
+	json_object *body;
+
+	state_set_seq(st, 9);
+	state_set_image(st, "web", 7, DIGEST, keyids, 1, true);
+	drifted(st);
+
+	assert_int_equal(state_get(st), AGENT_REPLACING);
+	assert_int_equal(seen(f), 2);
+	d = event(f, 0);
+	r = event(f, 1);
+	assert_int_equal(d->seq, 10);
+	assert_int_equal(d->state, AGENT_DRIFTED);
+	assert_int_equal(d->previous, AGENT_VERIFYING);
+	assert_true(d->boot);
+	assert_string_equal(d->reason,
+			    "2 paths differ from the manifest, first /usr/bin/ls (modified)");
+	assert_int_equal(r->seq, 11);
+	assert_int_equal(r->state, AGENT_REPLACING);
+	assert_int_equal(r->previous, AGENT_DRIFTED);
+	assert_false(r->boot);
+	assert_has(r->reason, "replacement requested");
+	assert_has(r->reason, d->reason);
+	for (size_t i = 0; i < 2; i++) {
+		const struct agent_event *ev = event(f, i);
+
+		assert_int_equal(ev->n_violations, 2);
+		assert_string_equal(ev->violations[0].path, "/usr/bin/ls");
+		assert_string_equal(ev->violations[0].kinds, "modified");
+		assert_string_equal(ev->violations[1].path, "/etc/passwd");
+		assert_string_equal(ev->violations[1].kinds, "mode,owner");
+		assert_string_equal(ev->trust_mode, "pinned");
+	}
+
+	body = readyz(st, &code);
+	assert_int_equal(code, 503);
+	assert_false(member_bool(body, "ready"));
+	assert_string_equal(member_str(body, "state"), "replacing");
+	assert_string_equal(member_str(body, "reason"), r->reason);
+	json_object_put(body);
+	assert_starts(check_line(st), "down #replacing: replacement requested");
+}
+
+static void test_status_lists_violations(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	json_object *o, *v;
+
+	drifted(st);
+	o = status_of(st);
+	v = member(o, "violations", json_type_array);
+	assert_int_equal(json_object_array_length(v), 2);
+	assert_string_equal(member_str(json_object_array_get_idx(v, 0), "path"), "/usr/bin/ls");
+	assert_string_equal(member_str(json_object_array_get_idx(v, 0), "kinds"), "modified");
+	assert_string_equal(member_str(json_object_array_get_idx(v, 1), "path"), "/etc/passwd");
+	assert_string_equal(member_str(json_object_array_get_idx(v, 1), "kinds"), "mode,owner");
+	assert_int_equal(member_u64(o, "violations_total"), 2);
+	assert_string_equal(member_str(o, "state"), "replacing");
+	assert_false(member_bool(o, "ready"));
+	json_object_put(o);
+}
+
+/* Ways into a sticky state, each before a start that tries to leave it. */
+static void into_untrusted(struct state *st)
+{
+	state_untrusted(st, "manifest.dsse: no trusted signature");
+}
+
+static void into_drift(struct state *st)
+{
+	drifted(st);
+}
+
+static void into_violation(struct state *st)
+{
+	verified_clean(st);
+	state_violation(st, "/usr/bin/ls", "modified", "seen as it happened");
+}
+
+static void into_restored(struct state *st)
+{
+	state_restore_replacing(st, "1 path differs");
+}
+
+static const struct {
+	const char *name;
+	void (*enter)(struct state *st);
+	enum agent_state want;
+} sticky_ways[] = {
+    {"untrusted", into_untrusted, AGENT_UNTRUSTED},
+    {"drift found by a verification", into_drift, AGENT_REPLACING},
+    {"a violation seen after boot", into_violation, AGENT_REPLACING},
+    {"replacement restored at start", into_restored, AGENT_REPLACING},
+};
+
+/* Nothing but a new instance leaves untrusted, drifted or replacing. */
+static void test_sticky_states_stay(void **state)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(sticky_ways); i++) {
+		struct fixture *f = fresh(state);
+		struct state *st;
+		char reason[1024];
+		size_t events;
+
+		one_check(f);
+		st = start(f);
+		sticky_ways[i].enter(st);
+		if (state_get(st) != sticky_ways[i].want)
+			fail_msg("%s: state %s", sticky_ways[i].name,
+				 agent_state_name(state_get(st)));
+		snprintf(reason, sizeof(reason), "%s", status_line(st));
+		events = seen(f);
+
+		state_verify_started(st);
+		verified_clean(st);
+		state_check_changed(st, 0, true, "HTTP 200");
+		state_untrusted(st, "a later reason");
+		if (state_get(st) != sticky_ways[i].want)
+			fail_msg("%s: left for %s", sticky_ways[i].name,
+				 agent_state_name(state_get(st)));
+		assert_string_equal(status_line(st), reason);
+		assert_int_equal(seen(f), events);
+	}
+}
+
+static void test_drift_after_untrusted_stays_untrusted(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+
+	into_untrusted(st);
+	drifted(st);
+	state_violation(st, "/usr/bin/ls", "modified", NULL);
+	assert_int_equal(state_get(st), AGENT_UNTRUSTED);
+	assert_has(status_line(st), "no trusted signature");
+	assert_int_equal(seen(f), 1);
+	assert_true(event(f, 0)->boot);
+}
+
+static void test_violation_after_ready_replaces(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	json_object *o;
+
+	verified_clean(st);
+	state_violation(st, "/usr/bin/ls", "modified", "seen as it happened");
+	assert_int_equal(state_get(st), AGENT_REPLACING);
+	assert_int_equal(seen(f), 3);
+	assert_int_equal(event(f, 1)->state, AGENT_DRIFTED);
+	assert_int_equal(event(f, 1)->previous, AGENT_READY);
+	assert_false(event(f, 1)->boot);
+	assert_string_equal(event(f, 1)->reason, "/usr/bin/ls: modified, seen as it happened");
+	assert_int_equal(event(f, 2)->state, AGENT_REPLACING);
+	assert_has(event(f, 2)->reason, "/usr/bin/ls: modified, seen as it happened");
+	assert_int_equal(event(f, 2)->n_violations, 1);
+
+	o = status_of(st);
+	assert_int_equal(member_u64(o, "violations_total"), 1);
+	json_object_put(o);
+}
+
+static void test_known_violation_is_counted_once(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	json_object *o, *v;
+	char reason[1024];
+	size_t events;
+
+	drifted(st);
+	events = seen(f);
+	snprintf(reason, sizeof(reason), "%s", status_line(st));
+	/* Both already in the report: nothing new. */
+	state_violation(st, "/usr/bin/ls", "modified", "seen as it happened");
+	state_violation(st, "/etc/passwd", "mode", NULL);
+	o = status_of(st);
+	assert_int_equal(member_u64(o, "violations_total"), 2);
+	json_object_put(o);
+
+	state_violation(st, "/usr/bin/cat", "modified", NULL);
+	state_violation(st, "/usr/bin/cat", "modified", NULL);
+	o = status_of(st);
+	assert_int_equal(member_u64(o, "violations_total"), 3);
+	v = member(o, "violations", json_type_array);
+	assert_int_equal(json_object_array_length(v), 3);
+	assert_string_equal(member_str(json_object_array_get_idx(v, 2), "path"), "/usr/bin/cat");
+	json_object_put(o);
+	/* Already replacing: the new path is counted; the state and its reason stay. */
+	assert_int_equal(state_get(st), AGENT_REPLACING);
+	assert_string_equal(status_line(st), reason);
+	assert_int_equal(seen(f), events);
+}
+
+/* Beyond the violations kept for /status (and the fewer sent with an event), the count goes on. */
+static void test_violations_beyond_the_kept_are_counted(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	size_t n = STATE_MAX_VIOLATIONS + 5;
+	struct diff_spec *d = calloc(n, sizeof(*d));
+	char(*paths)[32] = calloc(n, sizeof(*paths));
+	json_object *o;
+	char *metrics;
+
+	assert_non_null(d);
+	assert_non_null(paths);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "./usr/lib/f%05zu", i);
+		d[i] = (struct diff_spec){paths[i], STELE_D_MISSING};
+	}
+	verified(st, d, n, 0, 0, 1);
+	state_violation(st, "/usr/bin/new", "added", NULL);
+	free(d);
+	free(paths);
+
+	o = status_of(st);
+	assert_int_equal(json_object_array_length(member(o, "violations", json_type_array)),
+			 STATE_MAX_VIOLATIONS);
+	assert_int_equal(member_u64(o, "violations_total"), n + 1);
+	json_object_put(o);
+	metrics = state_metrics(st);
+	assert_true(sample(metrics, "stele_violations") == (double)(n + 1));
+	free(metrics);
+	assert_int_equal(seen(f), 2);
+	assert_int_equal(event(f, 0)->n_violations, EVENT_MAX_VIOLATIONS);
+	assert_string_equal(event(f, 0)->violations[0].path, "/usr/lib/f00000");
+}
+
+static void test_restore_replacing(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+
+	/* A drain was served before the restart; the restored state does not drain again. */
+	set(f, "replace.drain", "1h");
+	st = start(f);
+	state_restore_replacing(st, "1 path differs from the manifest, first /usr/bin/ls");
+	assert_int_equal(state_get(st), AGENT_REPLACING);
+	assert_has(status_line(st), "1 path differs from the manifest, first /usr/bin/ls");
+	assert_starts(check_line(st), "down #replacing: ");
+	assert_int_equal(seen(f), 1);
+	assert_int_equal(event(f, 0)->state, AGENT_REPLACING);
+	assert_has(event(f, 0)->reason, "1 path differs from the manifest, first /usr/bin/ls");
+
+	verified_clean(st);
+	assert_int_equal(state_get(st), AGENT_REPLACING);
+}
+
+/* ---- holding the reports ---------------------------------------------------------------- */
+
+static void test_hold_keeps_verified_waiting_and_quiet(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+	unsigned code;
+	json_object *o;
+
+	set(f, "report.after_file", "/run/stele/cloud-init-done");
+	st = start(f);
+	state_hold(st);
+	verified_clean(st);
+
+	assert_int_equal(state_get(st), AGENT_WAITING);
+	assert_has(status_line(st), "/run/stele/cloud-init-done");
+	json_object_put(readyz(st, &code));
+	assert_int_equal(code, 503);
+	assert_starts(check_line(st), "down #waiting: ");
+	assert_int_equal(seen(f), 0);
+	assert_true(f->rec.pokes >= 1);
+	o = status_of(st);
+	assert_true(member_bool(o, "reports_held"));
+	json_object_put(o);
+
+	assert_int_equal(state_release(st, "i-later"), 0);
+	assert_int_equal(state_get(st), AGENT_READY);
+	json_object_put(readyz(st, &code));
+	assert_int_equal(code, 200);
+	assert_int_equal(seen(f), 1);
+	assert_int_equal(event(f, 0)->state, AGENT_READY);
+	assert_true(event(f, 0)->boot);
+	assert_string_equal(event(f, 0)->instance_id, "i-later");
+	o = status_of(st);
+	assert_false(member_bool(o, "reports_held"));
+	assert_string_equal(member_str(o, "instance_id"), "i-later");
+	json_object_put(o);
+}
+
+/* What happened while held, and what the single event at release then says. */
+static void held_ready(struct state *st)
+{
+	verified_clean(st);
+}
+
+static void held_check_failing(struct state *st)
+{
+	verified_clean(st);
+	state_check_changed(st, 0, false, "HTTP 503");
+}
+
+static const struct {
+	const char *name;
+	void (*meanwhile)(struct state *st);
+	enum agent_state want;
+	const char *reason;
+} releases[] = {
+    {"verified, check passing", held_ready, AGENT_READY, "verified"},
+    {"verified, check failing", held_check_failing, AGENT_WAITING, "check web failing: HTTP 503"},
+    {"untrusted", into_untrusted, AGENT_UNTRUSTED, "no trusted signature"},
+    {"drifted", into_drift, AGENT_REPLACING, "first /usr/bin/ls (modified)"},
+    {"violation", into_violation, AGENT_REPLACING, "/usr/bin/ls: modified"},
+};
+
+static void test_release_reports_the_state_as_it_is(void **state)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(releases); i++) {
+		struct fixture *f = fresh(state);
+		struct state *st;
+		const struct agent_event *ev;
+
+		one_check(f);
+		st = start(f);
+		state_set_seq(st, 5);
+		state_hold(st);
+		if (releases[i].want == AGENT_READY)
+			state_check_changed(st, 0, true, "HTTP 200");
+		releases[i].meanwhile(st);
+		if (state_get(st) == AGENT_READY)
+			fail_msg("%s: ready while held", releases[i].name);
+		if (seen(f) != 0)
+			fail_msg("%s: %zu events while held", releases[i].name, seen(f));
+
+		assert_int_equal(state_release(st, "i-later"), 0);
+		if (seen(f) != 1)
+			fail_msg("%s: %zu events at release", releases[i].name, seen(f));
+		ev = event(f, 0);
+		if (ev->state != releases[i].want)
+			fail_msg("%s: released as %s", releases[i].name,
+				 agent_state_name(ev->state));
+		assert_int_equal(state_get(st), releases[i].want);
+		assert_int_equal(ev->seq, 6);
+		assert_string_equal(ev->instance_id, "i-later");
+		assert_has(ev->reason, releases[i].reason);
+		assert_int_equal(ev->boot, releases[i].want != AGENT_WAITING);
+		if (releases[i].want == AGENT_REPLACING)
+			assert_true(ev->n_violations >= 1);
+	}
+}
+
+/* A verification still running at release is no news: its verdict comes as the next event. */
+static void test_release_while_verifying_waits_for_the_verdict(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+
+	state_hold(st);
+	assert_int_equal(state_release(st, "i-later"), 0);
+	assert_int_equal(state_get(st), AGENT_VERIFYING);
+	assert_int_equal(seen(f), 0);
+
+	verified_clean(st);
+	assert_int_equal(seen(f), 1);
+	assert_int_equal(event(f, 0)->state, AGENT_READY);
+	assert_true(event(f, 0)->boot);
+	assert_string_equal(event(f, 0)->instance_id, "i-later");
+}
+
+/* ---- agent-check drain ------------------------------------------------------------------ */
+
+#define DRAIN_MS 1000
+
+static void test_replacement_drains_first(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+	uint64_t t0, t1, deadline;
+	const char *line;
+
+	set(f, "replace.drain", "1000ms");
+	st = start(f);
+	verified_clean(st);
+	t0 = tu_now_ms();
+	state_violation(st, "/usr/bin/ls", "modified", NULL);
+	line = check_line(st);
+	t1 = tu_now_ms();
+	/* Only meaningful if the machine did not stall past the drain in between. */
+	if (t1 - t0 < DRAIN_MS)
+		assert_string_equal(line, "drain\n");
+
+	deadline = t0 + 60000;
+	while (strcmp(check_line(st), "drain\n") == 0 && tu_now_ms() < deadline)
+		tu_sleep_ms(20);
+	t1 = tu_now_ms();
+	line = check_line(st);
+	assert_starts(line, "down #replacing: replacement requested");
+	/* drain_until was set after t0; the line cannot change before t0 + drain (1 ms slack). */
+	if (t1 - t0 + 1 < DRAIN_MS)
+		fail_msg("drain ended after %llu ms, before %d", (unsigned long long)(t1 - t0),
+			 DRAIN_MS);
+	assert_int_equal(state_get(st), AGENT_REPLACING);
+}
+
+static void test_no_drain_by_default(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+
+	assert_int_equal(f->cfg.replace_drain_ms, 0);
+	drifted(st);
+	assert_starts(check_line(st), "down #replacing: replacement requested");
+}
+
+/* ---- escaping --------------------------------------------------------------------------- */
+
+/* The reason's ASCII part, controls included, and a non-ASCII tail ("é" in UTF-8). */
+#define ASCII_PART "say \"no\" \\ \x01\x1f\t\nnext \x7f caf"
+#define UTF8_TAIL  "\xc3\xa9"
+
+static void test_readyz_body_escapes_the_reason(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	char body[1024];
+	json_object *o;
+
+	state_untrusted(st, ASCII_PART UTF8_TAIL);
+	assert_int_equal(state_readyz(st, body, sizeof(body)), 503);
+	/* Printable ASCII only, ending in its one newline. */
+	for (const char *p = body; *p; p++)
+		if ((*p < 0x20 || *p > 0x7e) && !(p[0] == '\n' && p[1] == '\0'))
+			fail_msg("byte 0x%02x at %zu in %s", (unsigned char)*p, (size_t)(p - body),
+				 body);
+	assert_has(body, "\\u0001\\u001f\\u0009\\u000anext \\u007f caf\\u00c3\\u00a9\"");
+	o = parse(body);
+	assert_false(member_bool(o, "ready"));
+	assert_string_equal(member_str(o, "state"), "untrusted");
+	assert_starts(member_str(o, "reason"), ASCII_PART);
+	json_object_put(o);
+}
+
+/* A long reason is cut, but the body stays one JSON document. */
+static void test_readyz_long_reason_stays_json(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	char reason[2000], body[1024];
+
+	memset(reason, '\x01', sizeof(reason) - 1);
+	reason[sizeof(reason) - 1] = '\0';
+	state_untrusted(st, reason);
+	state_readyz(st, body, sizeof(body));
+	json_object_put(parse(body));
+}
+
+/* ---- /status ----------------------------------------------------------------------------- */
+
+/* RFC 3339 in UTC, as the agent writes times, between two moments. */
+static void assert_time_between(const char *s, time_t lo, time_t hi)
+{
+	char a[32], b[32];
+
+	strftime(a, sizeof(a), "%Y-%m-%dT%H:%M:%SZ", gmtime(&lo));
+	strftime(b, sizeof(b), "%Y-%m-%dT%H:%M:%SZ", gmtime(&hi));
+	assert_int_equal(strlen(s), strlen(a));
+	if (strcmp(s, a) < 0 || strcmp(s, b) > 0)
+		fail_msg("%s is not between %s and %s", s, a, b);
+}
+
+static void test_status_members(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+	json_object *o, *img, *keys, *checks, *c, *v;
+	time_t before = time(NULL), after;
+
+	one_check(f);
+	st = start(f);
+	state_set_seq(st, 41);
+	state_set_image(st, "web", 4294967301ULL, DIGEST, keyids, 2, true);
+	state_set_watch_mode(st, "fanotify");
+	state_check_changed(st, 0, true, "HTTP 200");
+	verified(st, NULL, 0, 12, 3456, 2.75);
+	after = time(NULL);
+
+	o = status_of(st);
+	assert_string_equal(member_str(o, "state"), "ready");
+	assert_has(member_str(o, "reason"), "image web version 4294967301 verified");
+	assert_time_between(member_str(o, "since"), before, after);
+	assert_true(member_bool(o, "ready"));
+	assert_false(member_bool(o, "reports_held"));
+	assert_string_equal(member_str(o, "instance_id"), INSTANCE);
+	assert_int_equal(member_u64(o, "seq"), 42);
+
+	img = member(o, "image", json_type_object);
+	assert_string_equal(member_str(img, "name"), "web");
+	assert_int_equal(member_u64(img, "version"), 4294967301ULL);
+	assert_string_equal(member_str(img, "digest"), DIGEST);
+	assert_string_equal(member_str(img, "trust"), "pinned");
+	keys = member(img, "keys", json_type_array);
+	assert_int_equal(json_object_array_length(keys), 2);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(keys, 0)), KEY1);
+	assert_string_equal(json_object_get_string(json_object_array_get_idx(keys, 1)), KEY2);
+
+	checks = member(o, "checks", json_type_array);
+	assert_int_equal(json_object_array_length(checks), 1);
+	c = json_object_array_get_idx(checks, 0);
+	assert_string_equal(member_str(c, "name"), "web");
+	assert_string_equal(member_str(c, "type"), "http");
+	assert_true(member_bool(c, "passing"));
+	assert_string_equal(member_str(c, "detail"), "HTTP 200");
+
+	assert_int_equal(json_object_array_length(member(o, "violations", json_type_array)), 0);
+	assert_int_equal(member_u64(o, "violations_total"), 0);
+
+	v = member(o, "verify", json_type_object);
+	assert_int_equal(member_u64(v, "runs"), 1);
+	assert_true(json_object_get_double(member(v, "seconds", json_type_double)) == 2.75);
+	assert_time_between(member_str(v, "finished"), before, after);
+	assert_int_equal(member_u64(v, "files"), 12);
+	assert_int_equal(member_u64(v, "bytes"), 3456);
+
+	assert_string_equal(member_str(o, "watch_mode"), "fanotify");
+	assert_int_equal(json_object_array_length(member(o, "reporters", json_type_array)), 0);
+	assert_true(member_u64(o, "uptime_seconds") <= (uint64_t)(time(NULL) - before + 1));
+	json_object_put(o);
+}
+
+/* o's member key, present and null. */
+static void assert_null_member(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	if (!json_object_object_get_ex(o, key, &v) || v != NULL)
+		fail_msg("member '%s' is not there as null in %s", key,
+			 json_object_to_json_string(o));
+}
+
+/* Before the manifest is trusted and anything verified: nulls, zeros, checks not run. */
+static void test_status_before_anything(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+	json_object *o, *v, *c;
+
+	set(f, "check.db.type", "tcp");
+	set(f, "check.db.address", "127.0.0.1:5432");
+	st = start(f);
+	o = status_of(st);
+	assert_string_equal(member_str(o, "state"), "verifying");
+	assert_false(member_bool(o, "ready"));
+	assert_int_equal(member_u64(o, "seq"), 0);
+	assert_null_member(o, "image");
+	assert_null_member(o, "watch_mode");
+	v = member(o, "verify", json_type_object);
+	assert_int_equal(member_u64(v, "runs"), 0);
+	assert_null_member(v, "finished");
+	c = json_object_array_get_idx(member(o, "checks", json_type_array), 0);
+	assert_string_equal(member_str(c, "name"), "db");
+	assert_string_equal(member_str(c, "type"), "tcp");
+	assert_false(member_bool(c, "passing"));
+	assert_string_equal(member_str(c, "detail"), "not run yet");
+	json_object_put(o);
+}
+
+static void test_status_self_attested(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	json_object *o, *img;
+
+	state_set_image(st, "base", 3, DIGEST, keyids, 1, false);
+	o = status_of(st);
+	img = member(o, "image", json_type_object);
+	assert_string_equal(member_str(img, "trust"), "self-attested");
+	assert_int_equal(json_object_array_length(member(img, "keys", json_type_array)), 1);
+	json_object_put(o);
+}
+
+/* ---- reporters in /status and /metrics ---------------------------------------------------- */
+
+static int take(void *ctx, const struct agent_event *ev)
+{
+	(void)ctx;
+	(void)ev;
+	return 0;
+}
+
+static void no_free(void *ctx)
+{
+	(void)ctx;
+}
+
+static const struct reporter_ops taking_ops = {.name = "fake", .deliver = take, .free = no_free};
+
+static void test_reporters_are_shown(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	const struct reporter_policy policy = {.initial_ms = 10, .max_ms = 100, .queue_max = 16};
+	struct reporter *r = NULL;
+	struct reporter_stats s = {0};
+	uint64_t deadline = tu_now_ms() + 60000;
+	json_object *o, *rep;
+	char *metrics;
+
+	assert_int_equal(reporter_start(&taking_ops, NULL, &policy, &r), 0);
+	state_add_reporter(st, r);
+	drifted(st);
+	reporter_push(r, f->rec.events[0]);
+	reporter_push(r, f->rec.events[1]);
+	do {
+		reporter_get_stats(r, &s);
+		if (s.delivered < 2)
+			tu_sleep_ms(10);
+	} while (s.delivered < 2 && tu_now_ms() < deadline);
+	assert_int_equal(s.delivered, 2);
+
+	o = status_of(st);
+	rep = json_object_array_get_idx(member(o, "reporters", json_type_array), 0);
+	assert_non_null(rep);
+	assert_string_equal(member_str(rep, "name"), "fake");
+	assert_int_equal(member_u64(rep, "delivered"), 2);
+	assert_int_equal(member_u64(rep, "failures"), 0);
+	assert_int_equal(member_u64(rep, "dropped"), 0);
+	assert_int_equal(member_u64(rep, "queue"), 0);
+	json_object_put(o);
+
+	metrics = state_metrics(st);
+	assert_true(sample(metrics, "stele_report_success_total{reporter=\"fake\"}") == 2);
+	assert_true(sample(metrics, "stele_report_failure_total{reporter=\"fake\"}") == 0);
+	assert_true(sample(metrics, "stele_report_dropped_total{reporter=\"fake\"}") == 0);
+	assert_true(sample(metrics, "stele_report_queue_depth{reporter=\"fake\"}") == 0);
+	free(metrics);
+	state_free(f->st);
+	f->st = NULL;
+	reporter_stop(r, 0);
+}
+
+/* ---- /metrics ----------------------------------------------------------------------------- */
+
+/* The families a ready instance with an image, a watch and a check shows. */
+static const char *const families[] = {
+    "stele_state",
+    "stele_image_info",
+    "stele_uptime_seconds",
+    "stele_watch_mode",
+    "stele_violations",
+    "stele_verify_duration_seconds",
+    "stele_verifications_total",
+    "stele_verify_files_total",
+    "stele_verify_bytes_total",
+    "stele_check_passing",
+};
+
+static bool ends(const char *s, const char *suffix)
+{
+	size_t n = strlen(s), m = strlen(suffix);
+
+	return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+/*
+ * Every family opens with "# HELP name text" then "# TYPE name type" (a
+ * counter when it ends in _total, else a gauge), once; every sample
+ * belongs to a family opened before it; every line ends in a newline.
+ */
+static void assert_well_formed(const char *metrics)
+{
+	char typed[64][64];
+	size_t n_typed = 0;
+	const char *prev = NULL;
+
+	for (const char *p = metrics; *p; prev = p, p = strchr(p, '\n') + 1) {
+		const char *end = strchr(p, '\n');
+		char name[64], type[16], help[80];
+		bool known = false;
+
+		if (!end)
+			fail_msg("no newline after %s", p);
+		if (sscanf(p, "# TYPE %63s %15s", name, type) == 2) {
+			snprintf(help, sizeof(help), "# HELP %s ", name);
+			if (!prev || !starts(prev, help))
+				fail_msg("# TYPE %s not right after its # HELP", name);
+			assert_int_equal(lines_with(metrics, help), 1);
+			if (strcmp(type, ends(name, "_total") ? "counter" : "gauge") != 0)
+				fail_msg("%s has type %s", name, type);
+			assert_true(n_typed < ARRAY_SIZE(typed));
+			snprintf(typed[n_typed++], sizeof(typed[0]), "%s", name);
+		} else if (*p != '#') {
+			size_t len = strcspn(p, "{ ");
+
+			for (size_t i = 0; i < n_typed; i++)
+				known = known ||
+					(strlen(typed[i]) == len && !strncmp(typed[i], p, len));
+			if (!known)
+				fail_msg("sample before its # TYPE: %.*s", (int)(end - p), p);
+		}
+	}
+}
+
+static void test_metrics_families(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+	char *metrics;
+
+	one_check(f);
+	st = start(f);
+	state_set_image(st, "web", 7, DIGEST, keyids, 1, true);
+	state_set_watch_mode(st, "inotify");
+	state_check_changed(st, 0, true, "HTTP 200");
+	verified_clean(st);
+
+	metrics = state_metrics(st);
+	assert_non_null(metrics);
+	assert_well_formed(metrics);
+	for (size_t i = 0; i < ARRAY_SIZE(families); i++) {
+		char help[80], type[80];
+
+		snprintf(help, sizeof(help), "# HELP %s ", families[i]);
+		snprintf(type, sizeof(type), "# TYPE %s ", families[i]);
+		if (lines_with(metrics, help) != 1 || lines_with(metrics, type) != 1)
+			fail_msg("%s lacks HELP or TYPE:\n%s", families[i], metrics);
+	}
+	assert_true(sample(metrics, "stele_watch_mode{mode=\"inotify\"}") == 1);
+	assert_true(sample(metrics, "stele_violations") == 0);
+	free(metrics);
+}
+
+/* Without an image, a watch or checks, their families are left out. */
+static void test_metrics_leave_out_what_is_not_there(void **state)
+{
+	struct fixture *f = *state;
+	char *metrics = state_metrics(start(f));
+
+	assert_well_formed(metrics);
+	assert_int_equal(lines_with(metrics, "stele_image_info"), 0);
+	assert_int_equal(lines_with(metrics, "stele_watch_mode"), 0);
+	assert_int_equal(lines_with(metrics, "stele_check_passing"), 0);
+	assert_int_equal(lines_with(metrics, "# HELP stele_image_info"), 0);
+	assert_int_equal(lines_with(metrics, "# HELP stele_check_passing"), 0);
+	assert_int_equal(lines_with(metrics, "# HELP stele_report_"), 0);
+	free(metrics);
+}
+
+static const char *const state_names[] = {"verifying", "waiting", "ready",
+					  "untrusted", "drifted", "replacing"};
+
+/* stele_state: one series a state, exactly one of them 1: the current one. */
+static void assert_state_metric(struct state *st, const char *want)
+{
+	char *metrics = state_metrics(st), series[64];
+	unsigned ones = 0;
+
+	assert_int_equal(lines_with(metrics, "stele_state{"), ARRAY_SIZE(state_names));
+	for (size_t i = 0; i < ARRAY_SIZE(state_names); i++) {
+		double v;
+
+		snprintf(series, sizeof(series), "stele_state{state=\"%s\"}", state_names[i]);
+		v = sample(metrics, series);
+		assert_true(v == 0 || v == 1);
+		ones += v == 1;
+		if (v == 1 && strcmp(state_names[i], want) != 0)
+			fail_msg("stele_state says %s, not %s", state_names[i], want);
+	}
+	assert_int_equal(ones, 1);
+	free(metrics);
+}
+
+static void test_metrics_state_is_one_hot(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+
+	one_check(f);
+	st = start(f);
+	assert_state_metric(st, "verifying");
+	verified_clean(st);
+	assert_state_metric(st, "waiting");
+	state_check_changed(st, 0, true, "HTTP 200");
+	assert_state_metric(st, "ready");
+	drifted(st);
+	assert_state_metric(st, "replacing");
+
+	f = fresh(state);
+	st = start(f);
+	into_untrusted(st);
+	assert_state_metric(st, "untrusted");
+}
+
+/* A label value with a quote, a backslash and a newline, escaped as Prometheus requires. */
+static void test_metrics_image_label_escaped(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	char *metrics;
+
+	state_set_image(st, "we\"b\\x\ny", 7, DIGEST, keyids, 1, false);
+	metrics = state_metrics(st);
+	assert_has(metrics,
+		   "\nstele_image_info{name=\"we\\\"b\\\\x\\ny\",version=\"7\",digest=\"" DIGEST
+		   "\",trust=\"self-attested\"} 1\n");
+	assert_well_formed(metrics);
+	free(metrics);
+}
+
+static void test_metrics_verify_counters_add_up(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	char *metrics;
+	json_object *o, *v;
+
+	verified(st, NULL, 0, 10, 1000, 1.25);
+	verified(st, NULL, 0, 20, 2500, 0.5);
+	metrics = state_metrics(st);
+	assert_true(sample(metrics, "stele_verifications_total") == 2);
+	assert_true(sample(metrics, "stele_verify_files_total") == 30);
+	assert_true(sample(metrics, "stele_verify_bytes_total") == 3500);
+	/* The duration is the last verification's, not a sum. */
+	assert_true(sample(metrics, "stele_verify_duration_seconds") == 0.5);
+	free(metrics);
+
+	o = status_of(st);
+	v = member(o, "verify", json_type_object);
+	assert_int_equal(member_u64(v, "runs"), 2);
+	assert_int_equal(member_u64(v, "files"), 30);
+	assert_int_equal(member_u64(v, "bytes"), 3500);
+	json_object_put(o);
+}
+
+static void test_metrics_check_passing(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st;
+	char *metrics;
+
+	two_checks(f);
+	st = start(f);
+	state_check_changed(st, 0, true, "HTTP 200");
+	state_check_changed(st, 1, false, "connect: Connection refused");
+	metrics = state_metrics(st);
+	assert_true(sample(metrics, "stele_check_passing{check=\"web\"}") == 1);
+	assert_true(sample(metrics, "stele_check_passing{check=\"db\"}") == 0);
+	free(metrics);
+
+	state_check_changed(st, 0, false, "HTTP 500");
+	metrics = state_metrics(st);
+	assert_true(sample(metrics, "stele_check_passing{check=\"web\"}") == 0);
+	free(metrics);
+}
+
+/* ---- the listener ------------------------------------------------------------------------- */
+
+struct order {
+	int in_call;	   /* listener calls running now */
+	uint64_t last_seq; /* the previous event's */
+	enum agent_state last_state;
+	unsigned events, overlaps, gaps, breaks;
+};
+
+static void check_order(void *ctx, struct agent_event *ev)
+{
+	struct order *o = ctx;
+
+	if (__atomic_add_fetch(&o->in_call, 1, __ATOMIC_SEQ_CST) != 1)
+		__atomic_add_fetch(&o->overlaps, 1, __ATOMIC_SEQ_CST);
+	if (ev) {
+		if (ev->seq != o->last_seq + 1)
+			o->gaps++;
+		if (ev->previous != o->last_state)
+			o->breaks++;
+		o->last_seq = ev->seq;
+		o->last_state = ev->state;
+		o->events++;
+	}
+	sched_yield();
+	__atomic_sub_fetch(&o->in_call, 1, __ATOMIC_SEQ_CST);
+}
+
+struct flipper {
+	struct state *st;
+	size_t index;
+};
+
+static void *flip(void *arg)
+{
+	struct flipper *fl = arg;
+
+	for (int i = 0; i < 400; i++)
+		state_check_changed(fl->st, fl->index, i % 2 == 0, NULL);
+	state_check_changed(fl->st, fl->index, true, NULL);
+	return NULL;
+}
+
+/* Changes made on two threads reach the listener one call at a time, in sequence, chained. */
+static void test_listener_gets_events_in_order(void **state)
+{
+	struct fixture *f = *state;
+	struct order o = {.last_state = AGENT_VERIFYING};
+	struct flipper a, b;
+	pthread_t ta, tb;
+	struct state *st;
+	json_object *status;
+
+	two_checks(f);
+	assert_int_equal(state_new(INSTANCE, &f->cfg, &f->st), 0);
+	st = f->st;
+	state_set_listener(st, check_order, &o);
+	verified_clean(st);
+	a = (struct flipper){st, 0};
+	b = (struct flipper){st, 1};
+	assert_int_equal(pthread_create(&ta, NULL, flip, &a), 0);
+	assert_int_equal(pthread_create(&tb, NULL, flip, &b), 0);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+
+	assert_int_equal(state_get(st), AGENT_READY);
+	assert_int_equal(o.overlaps, 0);
+	assert_int_equal(o.gaps, 0);
+	assert_int_equal(o.breaks, 0);
+	assert_true(o.events >= 2);
+	assert_int_equal(o.last_state, AGENT_READY);
+	/* Every event the state numbered reached the listener. */
+	status = status_of(st);
+	assert_int_equal(member_u64(status, "seq"), o.last_seq);
+	json_object_put(status);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_new_state_is_verifying, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_clean_verification_is_ready, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_event_ids_and_times, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checks_decide_ready_or_waiting, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_checks_passing_before_verification_wait_for_it,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_check_index_out_of_range_is_ignored, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_drift_is_drifted_then_replacing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_lists_violations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_sticky_states_stay, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drift_after_untrusted_stays_untrusted, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_violation_after_ready_replaces, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_known_violation_is_counted_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_violations_beyond_the_kept_are_counted, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_replacing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hold_keeps_verified_waiting_and_quiet, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_release_reports_the_state_as_it_is, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_release_while_verifying_waits_for_the_verdict,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_replacement_drains_first, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_drain_by_default, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readyz_body_escapes_the_reason, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_readyz_long_reason_stays_json, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_members, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_before_anything, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_status_self_attested, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reporters_are_shown, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics_families, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics_leave_out_what_is_not_there, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics_state_is_one_hot, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics_image_label_escaped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics_verify_counters_add_up, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_metrics_check_passing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_listener_gets_events_in_order, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
