@@ -2,6 +2,8 @@
 /* Tests for the agent's state machine and its views (readyz, agent-check, status, metrics). */
 #include "testutil.h"
 
+#include "agentutil.h"
+
 #include <json-c/json.h>
 #include <pthread.h>
 #include <sched.h>
@@ -12,7 +14,6 @@
 #include <time.h>
 
 #include "config/config.h"
-#include "reporters/reporter.h"
 #include "state/state.h"
 #include "state/state_int.h"
 #include "stele.h"
@@ -346,6 +347,18 @@ static void test_clean_verification_is_ready(void **state)
 static bool is_hex(const char *s, size_t n)
 {
 	return strspn(s, "0123456789abcdef") >= n;
+}
+
+/* Each event says how many paths differ in all, as /status does. */
+static void test_events_count_all_violations(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+
+	drifted(st);
+	assert_int_equal(seen(f), 2);
+	assert_int_equal(event(f, 0)->violations_total, 2);
+	assert_int_equal(event(f, 1)->violations_total, 2);
 }
 
 /* Each event's id is a fresh random (version 4) UUID; its time is when the state changed. */
@@ -876,6 +889,22 @@ static void test_no_drain_by_default(void **state)
 #define ASCII_PART "say \"no\" \\ \x01\x1f\t\nnext \x7f caf"
 #define UTF8_TAIL  "\xc3\xa9"
 
+/* Whatever the reason holds, the agent-check answer is one line of printable ASCII. */
+static void test_agent_check_line_is_one_line(void **state)
+{
+	struct fixture *f = *state;
+	struct state *st = start(f);
+	const char *line;
+
+	state_untrusted(st, ASCII_PART UTF8_TAIL);
+	line = check_line(st);
+	assert_starts(line, "down #untrusted: ");
+	for (const char *p = line; *p; p++)
+		if ((*p < 0x20 || *p > 0x7e) && !(p[0] == '\n' && p[1] == '\0'))
+			fail_msg("byte 0x%02x at %zu in the agent-check line '%s'",
+				 (unsigned char)*p, (size_t)(p - line), line);
+}
+
 static void test_readyz_body_escapes_the_reason(void **state)
 {
 	struct fixture *f = *state;
@@ -1038,62 +1067,41 @@ static void test_status_self_attested(void **state)
 
 /* ---- reporters in /status and /metrics ---------------------------------------------------- */
 
-static int take(void *ctx, const struct agent_event *ev)
+/* A reporter as the state sees one: its name and its counters, read when shown. */
+static void fake_counters(void *obj, struct state_reporter_stats *out)
 {
-	(void)ctx;
-	(void)ev;
-	return 0;
-}
+	const struct state_reporter_stats *c = obj;
 
-static void no_free(void *ctx)
-{
-	(void)ctx;
+	*out = *c;
 }
-
-static const struct reporter_ops taking_ops = {.name = "fake", .deliver = take, .free = no_free};
 
 static void test_reporters_are_shown(void **state)
 {
 	struct fixture *f = *state;
 	struct state *st = start(f);
-	const struct reporter_policy policy = {.initial_ms = 10, .max_ms = 100, .queue_max = 16};
-	struct reporter *r = NULL;
-	struct reporter_stats s = {0};
-	uint64_t deadline = tu_now_ms() + 60000;
+	struct state_reporter_stats c = {.delivered = 2, .failures = 1, .dropped = 3, .depth = 4};
 	json_object *o, *rep;
 	char *metrics;
 
-	assert_int_equal(reporter_start(&taking_ops, NULL, &policy, &r), 0);
-	state_add_reporter(st, r);
-	drifted(st);
-	reporter_push(r, f->rec.events[0]);
-	reporter_push(r, f->rec.events[1]);
-	do {
-		reporter_get_stats(r, &s);
-		if (s.delivered < 2)
-			tu_sleep_ms(10);
-	} while (s.delivered < 2 && tu_now_ms() < deadline);
-	assert_int_equal(s.delivered, 2);
-
+	state_add_reporter(st, "fake", fake_counters, &c);
 	o = status_of(st);
 	rep = json_object_array_get_idx(member(o, "reporters", json_type_array), 0);
 	assert_non_null(rep);
 	assert_string_equal(member_str(rep, "name"), "fake");
 	assert_int_equal(member_u64(rep, "delivered"), 2);
-	assert_int_equal(member_u64(rep, "failures"), 0);
-	assert_int_equal(member_u64(rep, "dropped"), 0);
-	assert_int_equal(member_u64(rep, "queue"), 0);
+	assert_int_equal(member_u64(rep, "failures"), 1);
+	assert_int_equal(member_u64(rep, "dropped"), 3);
+	assert_int_equal(member_u64(rep, "queue"), 4);
 	json_object_put(o);
 
+	/* Read again at each view: the counters move on. */
+	c.delivered = 7;
 	metrics = state_metrics(st);
-	assert_true(sample(metrics, "stele_report_success_total{reporter=\"fake\"}") == 2);
-	assert_true(sample(metrics, "stele_report_failure_total{reporter=\"fake\"}") == 0);
-	assert_true(sample(metrics, "stele_report_dropped_total{reporter=\"fake\"}") == 0);
-	assert_true(sample(metrics, "stele_report_queue_depth{reporter=\"fake\"}") == 0);
+	assert_true(sample(metrics, "stele_report_success_total{reporter=\"fake\"}") == 7);
+	assert_true(sample(metrics, "stele_report_failure_total{reporter=\"fake\"}") == 1);
+	assert_true(sample(metrics, "stele_report_dropped_total{reporter=\"fake\"}") == 3);
+	assert_true(sample(metrics, "stele_report_queue_depth{reporter=\"fake\"}") == 4);
 	free(metrics);
-	state_free(f->st);
-	f->st = NULL;
-	reporter_stop(r, 0);
 }
 
 /* ---- /metrics ----------------------------------------------------------------------------- */
@@ -1391,6 +1399,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_new_state_is_verifying, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_events_count_all_violations, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_agent_check_line_is_one_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clean_verification_is_ready, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_event_ids_and_times, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checks_decide_ready_or_waiting, setup, teardown),
