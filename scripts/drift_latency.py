@@ -4,6 +4,7 @@
 
 usage: drift_latency.py STELE WORKDIR [TRIES]
 
+The drift part of scripts/bench, which calls measure(); it also runs alone.
 Builds a small sealed tree under WORKDIR, then for each try starts a fresh
 `stele agent` on it (replacement is sticky, so one agent per try), waits for
 /readyz 200 on a kept-alive connection, appends a byte to a sealed file and
@@ -71,12 +72,13 @@ def one_try(stele, work, root, target, manifest, pub, fanotify):
     empty = os.path.join(work, "empty.conf")
     open(empty, "w").close()
     port = free_port()
-    agent = subprocess.Popen(
-        [stele, "agent", "--config", empty, "--cloud-config", "/nonexistent", "--cmdline", "",
-         "--manifest", manifest, "--trust", pub, "--root", root, "--state_dir", state,
-         "--health.listen", "127.0.0.1:%d" % port, "--agent_check.listen", "",
-         "--verify.interval", "0", "--watch.fanotify", "yes" if fanotify else "no"],
-        stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "agent.err"), "a"))
+    with open(os.path.join(work, "agent.err"), "a") as err:
+        agent = subprocess.Popen(
+            [stele, "agent", "--config", empty, "--cloud-config", "/nonexistent", "--cmdline", "",
+             "--manifest", manifest, "--trust", pub, "--root", root, "--state_dir", state,
+             "--health.listen", "127.0.0.1:%d" % port, "--agent_check.listen", "",
+             "--verify.interval", "0", "--watch.fanotify", "yes" if fanotify else "no"],
+            stdout=subprocess.DEVNULL, stderr=err)
     try:
         deadline = time.monotonic() + 10
         conn = None
@@ -108,9 +110,8 @@ def one_try(stele, work, root, target, manifest, pub, fanotify):
             agent.wait()
 
 
-def main():
-    stele, work = sys.argv[1], sys.argv[2]
-    tries = int(sys.argv[3]) if len(sys.argv) > 3 else 50
+def measure(stele, work, tries):
+    """Prints the table: a row for fanotify, a row for inotify."""
     os.makedirs(work, exist_ok=True)
     root, target, manifest, pub = make_tree(stele, work)
     rows = []
@@ -125,6 +126,12 @@ def main():
         verdict = "PASS" if t[-1] < TARGET_MS else "MISS"
         print("   %-10s %7d %10.2f %9.2f %9.2f  %s" % (name, len(t), statistics.median(t), p90,
                                                        t[-1], verdict))
+
+
+def main():
+    if len(sys.argv) not in (3, 4):
+        sys.exit("usage: drift_latency.py STELE WORKDIR [TRIES]")
+    measure(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 50)
 
 
 if __name__ == "__main__":
