@@ -67,6 +67,7 @@ struct stele_hashpool {
 	uint64_t submitted, done, bytes;
 	bool stop;
 	stele_hash_done_fn cb;
+	void *owner;
 	unsigned n_threads;
 	pthread_t *threads;
 	struct bucket bucket;
@@ -182,7 +183,7 @@ static void run_job(struct stele_hashpool *p, EVP_MD_CTX *ctx, uint8_t *buf, str
 		posix_fadvise(j->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	r = sha256_stream(ctx, j->fd, buf, READ_BUF, &p->bucket, digest, &bytes);
 	close(j->fd);
-	p->cb(j->ctx, digest, bytes, r);
+	p->cb(p->owner, j->ctx, digest, bytes, r);
 	__atomic_add_fetch(&p->bytes, bytes, __ATOMIC_RELAXED);
 }
 
@@ -251,7 +252,7 @@ static void *worker(void *arg)
 				run_job(p, ctx, buf, &batch[i]);
 			} else {
 				close(batch[i].fd);
-				p->cb(batch[i].ctx, NULL, 0, -ENOMEM);
+				p->cb(p->owner, batch[i].ctx, NULL, 0, -ENOMEM);
 			}
 		}
 		pthread_mutex_lock(&p->lock);
@@ -265,7 +266,7 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn done,
+int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn done, void *owner,
 		       struct stele_hashpool **out)
 {
 	struct stele_hashpool *p = calloc(1, sizeof(*p));
@@ -274,6 +275,7 @@ int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn 
 	if (!p)
 		return -ENOMEM;
 	p->cb = done;
+	p->owner = owner;
 	p->cap = queue_max ? queue_max : 1;
 	p->q = calloc(p->cap, sizeof(*p->q));
 	p->threads = calloc(threads ? threads : 1, sizeof(*p->threads));
@@ -332,7 +334,7 @@ int stele_hashpool_submit(struct stele_hashpool *p, int fd, uint64_t size, void 
 			run_job(p, md, buf, &j);
 		} else {
 			close(fd);
-			p->cb(ctx, NULL, 0, -ENOMEM);
+			p->cb(p->owner, ctx, NULL, 0, -ENOMEM);
 		}
 		free(buf);
 		EVP_MD_CTX_free(md);

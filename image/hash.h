@@ -7,11 +7,13 @@
 #include <stdint.h>
 
 /*
- * Called once per submitted file, from a worker thread, with the digest and
- * the number of bytes read, or err < 0 (digest then undefined). The pool
- * has closed the fd by then.
+ * Called once per submitted file, from a worker thread, with the pool's
+ * owner (as given to stele_hashpool_new), the file's ctx, the digest and the
+ * number of bytes read, or err < 0 (digest then undefined). The pool has
+ * closed the fd by then.
  */
-typedef void (*stele_hash_done_fn)(void *ctx, const uint8_t digest[32], uint64_t bytes, int err);
+typedef void (*stele_hash_done_fn)(void *owner, void *ctx, const uint8_t digest[32], uint64_t bytes,
+				   int err);
 
 struct stele_hashpool;
 
@@ -20,7 +22,7 @@ struct stele_hashpool;
  * which may then be called from several threads at once).
  * At most queue_max files wait at once; submit blocks beyond that.
  */
-int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn done,
+int stele_hashpool_new(unsigned threads, unsigned queue_max, stele_hash_done_fn done, void *owner,
 		       struct stele_hashpool **out);
 
 /* Queues fd for hashing; the pool owns and closes fd, even on failure. */

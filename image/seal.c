@@ -32,12 +32,11 @@ struct sealer {
 	int err;
 };
 
-static void hash_done(void *ctx, const uint8_t digest[32], uint64_t bytes, int err)
+static void hash_done(void *owner, void *ctx, const uint8_t digest[32], uint64_t bytes, int err)
 {
+	struct sealer *s = owner;
 	struct result *res = ctx;
-	struct sealer *s = *(struct sealer **)(res + 1);
 
-	(void)bytes;
 	res->err = err;
 	res->bytes = bytes;
 	if (err == 0)
@@ -60,13 +59,12 @@ static int on_entry(void *ud, const struct stele_entry *e, int fd)
 		return r;
 	}
 	/* The entry table may move while workers run: they fill a result instead. */
-	res = calloc(1, sizeof(*res) + sizeof(s));
+	res = calloc(1, sizeof(*res));
 	if (!res) {
 		close(fd);
 		return -ENOMEM;
 	}
 	res->index = stele_manifest_n_entries(s->m) - 1;
-	*(struct sealer **)(res + 1) = s;
 	return stele_hashpool_submit(s->pool, fd, e->size, res);
 }
 
@@ -124,7 +122,7 @@ int stele_seal_tree(int rootfd, const struct stele_exclude *ex, unsigned threads
 	int r, r2;
 
 	pthread_mutex_init(&s.lock, NULL);
-	r = stele_hashpool_new(threads, HASH_QUEUE, hash_done, &s.pool);
+	r = stele_hashpool_new(threads, HASH_QUEUE, hash_done, &s, &s.pool);
 	if (r == 0) {
 		r = stele_walk(rootfd, ex, &ops, &s);
 		stele_hashpool_free(s.pool);

@@ -102,8 +102,22 @@ unsigned stele_compare_entries(const struct stele_entry *want, const struct stel
 	return k;
 }
 
+/*
+ * What one verification found of each entry, kept beside the manifest (one
+ * byte an entry, by index), never in it: other threads may read the
+ * manifest meanwhile (the agent checks single paths while a whole-tree
+ * verification runs).
+ */
+enum {
+	MARK_SEEN = 1u << 0,	/* found in the tree */
+	MARK_HASHBAD = 1u << 1, /* content differs */
+	MARK_IOERR = 1u << 2,	/* could not be read */
+};
+
 struct verifier {
 	struct stele_manifest *m;
+	uint8_t *marks; /* an entry's marks: marks[entry - first] */
+	struct stele_entry *first;
 	struct stele_report *rep;
 	size_t cap;
 	char **mounts; /* directories not descended into: their contents are not missing */
@@ -159,17 +173,23 @@ out:
 	pthread_mutex_unlock(&v->lock);
 }
 
-static void hash_done(void *ctx, const uint8_t digest[32], uint64_t bytes, int err)
+static uint8_t *mark(const struct verifier *v, const struct stele_entry *want)
 {
+	return &v->marks[want - v->first];
+}
+
+static void hash_done(void *owner, void *ctx, const uint8_t digest[32], uint64_t bytes, int err)
+{
+	struct verifier *v = owner;
 	struct stele_entry *want = ctx;
 
 	(void)bytes;
 	/* Each entry is hashed by one worker only; the pool's wait orders it. */
 	if (err < 0) {
-		want->flags |= STELE_E_IOERR;
+		*mark(v, want) |= MARK_IOERR;
 		stele_err("'%s': read error: %s", want->path, strerror(-err));
 	} else if (memcmp(digest, want->sha256, 32) != 0) {
-		want->flags |= STELE_E_HASHBAD;
+		*mark(v, want) |= MARK_HASHBAD;
 	}
 }
 
@@ -207,19 +227,19 @@ static int on_entry(void *ud, const struct stele_entry *e, int fd)
 		return v->err;
 	}
 	/* A name readdir returns twice (renamed during the walk) is examined once. */
-	if (want->flags & STELE_E_SEEN) {
+	if (*mark(v, want) & MARK_SEEN) {
 		if (fd >= 0)
 			close(fd);
 		return v->err;
 	}
-	want->flags |= STELE_E_SEEN;
+	*mark(v, want) |= MARK_SEEN;
 	kinds = stele_compare_entries(want, e);
 	if (kinds)
 		add_diff(v, e->path, kinds, want, e, 0);
 	if (want->type == STELE_T_FILE && !(kinds & (STELE_D_TYPE | STELE_D_MODIFIED))) {
 		if (e->flags & STELE_E_DIGEST) {
 			if (memcmp(e->sha256, want->sha256, 32) != 0)
-				want->flags |= STELE_E_HASHBAD;
+				*mark(v, want) |= MARK_HASHBAD;
 			v->rep->files++;
 			v->rep->bytes += e->size;
 		} else if (fd >= 0) {
@@ -252,7 +272,7 @@ static int on_mount(void *ud, const struct stele_entry *e)
 	struct stele_entry *want = stele_manifest_find(t->v->m, e->path);
 
 	if (want)
-		want->flags |= STELE_E_SEEN;
+		*mark(t->v, want) |= MARK_SEEN;
 	add_diff(t->v, e->path, STELE_D_MOUNT | (want ? 0 : STELE_D_ADDED), want, e, 0);
 	return remember_mount(t->v, e->path);
 }
@@ -263,7 +283,7 @@ static int on_error(void *ud, const char *path, int err)
 	struct stele_entry *want = stele_manifest_find(t->v->m, path);
 
 	if (want)
-		want->flags |= STELE_E_SEEN;
+		*mark(t->v, want) |= MARK_SEEN;
 	stele_err("'%s': %s", path, strerror(-err));
 	add_diff(t->v, path, STELE_D_UNREADABLE, want, NULL, err);
 	return t->v->err;
@@ -288,13 +308,12 @@ static void collect(struct verifier *v)
 
 		if (e->flags & STELE_E_IGNORE)
 			continue;
-		if (!(e->flags & STELE_E_SEEN) && !under_mount(v, e->path))
+		if (!(v->marks[i] & MARK_SEEN) && !under_mount(v, e->path))
 			add_diff(v, e->path, STELE_D_MISSING, e, NULL, 0);
-		if (e->flags & STELE_E_HASHBAD)
+		if (v->marks[i] & MARK_HASHBAD)
 			add_diff(v, e->path, STELE_D_MODIFIED, e, NULL, 0);
-		if (e->flags & STELE_E_IOERR)
+		if (v->marks[i] & MARK_IOERR)
 			add_diff(v, e->path, STELE_D_UNREADABLE, e, NULL, -EIO);
-		e->flags &= (uint8_t) ~(STELE_E_SEEN | STELE_E_HASHBAD | STELE_E_IOERR);
 	}
 }
 
@@ -343,11 +362,18 @@ static void merge(struct stele_report *rep)
 
 static int verifier_init(struct verifier *v, struct stele_manifest *m)
 {
+	size_t n = stele_manifest_n_entries(m);
+
 	memset(v, 0, sizeof(*v));
 	v->m = m;
+	v->first = n ? stele_manifest_entry(m, 0) : NULL;
+	v->marks = calloc(n ? n : 1, 1);
 	v->rep = calloc(1, sizeof(*v->rep));
-	if (!v->rep)
+	if (!v->rep || !v->marks) {
+		free(v->marks);
+		free(v->rep);
 		return -ENOMEM;
+	}
 	pthread_mutex_init(&v->lock, NULL);
 	return 0;
 }
@@ -365,6 +391,7 @@ static int verifier_finish(struct verifier *v, int r, struct stele_report **out)
 	for (size_t i = 0; i < v->n_mounts; i++)
 		free(v->mounts[i]);
 	free(v->mounts);
+	free(v->marks);
 	pthread_mutex_destroy(&v->lock);
 	if (r < 0) {
 		stele_report_free(v->rep);
@@ -389,7 +416,7 @@ int stele_verify_tree_ex(struct stele_manifest *m, int rootfd, const struct stel
 		return r;
 	if (!o)
 		o = &none;
-	r = stele_hashpool_new(o->threads, HASH_QUEUE, hash_done, &t.pool);
+	r = stele_hashpool_new(o->threads, HASH_QUEUE, hash_done, &v, &t.pool);
 	if (r == 0) {
 		stele_hashpool_set_rate(t.pool, o->max_bytes_per_sec);
 		if (o->background)

@@ -49,11 +49,8 @@ enum stele_type {
 };
 
 /* Entry flags. */
-#define STELE_E_IGNORE	(1u << 0) /* excluded at seal: recorded for mtree only */
-#define STELE_E_DIGEST	(1u << 1) /* sha256 is set */
-#define STELE_E_SEEN	(1u << 2) /* verify: found in the tree */
-#define STELE_E_HASHBAD (1u << 3) /* verify: content differs */
-#define STELE_E_IOERR	(1u << 4) /* verify: could not be read */
+#define STELE_E_IGNORE (1u << 0) /* excluded at seal: recorded for mtree only */
+#define STELE_E_DIGEST (1u << 1) /* sha256 is set */
 
 struct stele_xattr {
 	char *name;
