@@ -322,7 +322,8 @@ void stele_loaded_clear(struct stele_loaded *l);
  * The mirror of stele_load: writes m as a payload, signs it with each of
  * the n keys (private ones) and writes the envelope to path (mode 0644)
  * through a temporary file and a rename, so a failure leaves nothing
- * behind. Returns 0 or a negative errno (said, naming path).
+ * behind. Returns 0 or a negative errno, said: naming path when the file
+ * cannot be written, the key when it cannot sign.
  */
 int stele_save(const char *path, const struct stele_manifest *m, struct stele_key *const *keys,
 	       size_t n);
