@@ -3,7 +3,6 @@
 #include "load.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +17,11 @@
 
 static int read_envelope(const char *path, struct stele_envelope **env)
 {
-	/* Non-blocking open: a FIFO without a writer must not hang us. */
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	_cleanup_close_ int fd = stele_open_read(path, 0);
 
-	if (fd < 0 || fcntl(fd, F_SETFL, 0) < 0) {
-		int r = neg_errno();
-
-		stele_err("%s: %s", path, strerror(-r));
-		return r;
+	if (fd < 0) {
+		stele_err("%s: %s", path, strerror(-fd));
+		return fd;
 	}
 	return stele_envelope_read(fd, path, env);
 }

@@ -79,13 +79,16 @@ static int parse_args(struct conf_args *o, int argc, char **argv)
 static int load_cmdline(struct agent_config *c, const char *path)
 {
 	_cleanup_free_ char *text = NULL;
+	_cleanup_close_ int fd = -1;
 	int r;
 
 	if (!path[0])
 		return 0;
-	r = stele_read_file(path, 0, CMDLINE_MAX, &text, NULL);
-	if (r == -ENOENT)
+	/* Not only a regular file: /dev/null is how a caller gives none. */
+	fd = stele_open_read(path, 0);
+	if (fd == -ENOENT)
 		return 0;
+	r = fd < 0 ? fd : stele_read_fd(fd, CMDLINE_MAX, &text, NULL);
 	if (r < 0) {
 		agent_log(LOG_ERR, "%s: %s", path, strerror(-r));
 		return -EINVAL;

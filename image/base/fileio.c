@@ -67,7 +67,7 @@ int stele_read_fd(int fd, size_t max, char **out, size_t *len)
 	return 0;
 }
 
-static int open_read(const char *path, int flags)
+int stele_open_read(const char *path, int flags)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
 
@@ -84,7 +84,7 @@ static int open_read(const char *path, int flags)
 
 int stele_read_file(const char *path, int flags, size_t max, char **out, size_t *len)
 {
-	_cleanup_close_ int fd = open_read(path, flags);
+	_cleanup_close_ int fd = stele_open_read(path, flags);
 	struct stat st;
 
 	if (fd < 0)
@@ -98,7 +98,7 @@ int stele_read_file(const char *path, int flags, size_t max, char **out, size_t 
 
 ssize_t stele_read_small(const char *path, int flags, char *buf, size_t cap)
 {
-	_cleanup_close_ int fd = open_read(path, flags);
+	_cleanup_close_ int fd = stele_open_read(path, flags);
 	size_t n = 0;
 
 	if (fd < 0)

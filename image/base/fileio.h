@@ -18,10 +18,15 @@
 int stele_read_fd(int fd, size_t max, char **out, size_t *len);
 
 /*
- * Opens path read-only (O_CLOEXEC | O_NOCTTY | O_NONBLOCK, so a FIFO
- * cannot hang the caller; plus flags, such as O_NOFOLLOW) and reads it as
- * stele_read_fd does. Only a regular file is read: a directory is -EISDIR,
- * anything else -EINVAL.
+ * Opens path read-only (O_CLOEXEC | O_NOCTTY, plus flags such as
+ * O_NOFOLLOW), non-blocking only for the open itself, so a FIFO without a
+ * writer cannot hang the caller. Returns the fd or a negative errno.
+ */
+int stele_open_read(const char *path, int flags);
+
+/*
+ * Opens path as stele_open_read does and reads it as stele_read_fd does.
+ * Only a regular file is read: a directory is -EISDIR, anything else -EINVAL.
  */
 int stele_read_file(const char *path, int flags, size_t max, char **out, size_t *len);
 
