@@ -57,18 +57,29 @@ int stele_seal_source(const char *source, struct stele_exclude *ex, unsigned thr
 	return r < 0 ? r : record_exclusions(m, ex);
 }
 
-int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_verify_opts *o,
-		      struct stele_report **out, struct stele_error *err)
+/* Compares source (an archive, or the directory open at fd) with m, leaving out what m excludes. */
+static int verify(struct stele_manifest *m, const char *source, int fd,
+		  const struct stele_verify_opts *o, struct stele_report **out)
 {
 	const struct stele_verify_opts all = {.threads = stele_ncpus()};
-	struct stele_error *before = stele_err_capture(err);
 	struct stele_exclude *ex = NULL;
 	int r = stele_manifest_exclusions(m, &ex);
 
 	if (r == 0)
-		r = stele_verify_tree_ex(m, rootfd, ex, o ? o : &all, out);
+		r = fd < 0 ? stele_verify_archive(m, source, ex, out)
+			   : stele_verify_tree_ex(m, fd, ex, o ? o : &all, out);
 	stele_exclude_free(ex);
-	return stele_err_release(before, err, r);
+	return r;
+}
+
+int stele_verify_tree(struct stele_manifest *m, int rootfd, const struct stele_verify_opts *o,
+		      struct stele_report **out, struct stele_error *err)
+{
+	struct stele_error *before = stele_err_capture(err);
+
+	if (rootfd < 0)
+		return stele_err_release(before, err, -EBADF);
+	return stele_err_release(before, err, verify(m, NULL, rootfd, o, out));
 }
 
 int stele_verify_source(struct stele_manifest *m, const char *source,
@@ -77,17 +88,10 @@ int stele_verify_source(struct stele_manifest *m, const char *source,
 {
 	struct stele_error *before = stele_err_capture(err);
 	_cleanup_close_ int fd = -1;
-	struct stele_exclude *ex = NULL;
 	bool archive;
 	int r = open_source(source, &archive, &fd);
 
-	if (r == 0 && archive) {
-		r = stele_manifest_exclusions(m, &ex);
-		if (r == 0)
-			r = stele_verify_archive(m, source, ex, out);
-		stele_exclude_free(ex);
-	} else if (r == 0) {
-		r = stele_verify_tree(m, fd, o, out, err);
-	}
+	if (r == 0)
+		r = verify(m, source, fd, o, out);
 	return stele_err_release(before, err, r);
 }

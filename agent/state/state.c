@@ -31,16 +31,11 @@ static void render_fast_paths(struct state *st)
 	snprintf(st->readyz, sizeof(st->readyz),
 		 "{\"ready\":%s,\"state\":\"%s\",\"reason\":\"%s\"}\n",
 		 st->state == AGENT_READY ? "true" : "false", agent_state_name(st->state), reason);
-	if (st->state == AGENT_READY) {
+	if (st->state == AGENT_READY)
 		snprintf(st->check_line, sizeof(st->check_line), "up ready\n");
-		return;
-	}
-	snprintf(st->check_line, sizeof(st->check_line), "down #%s: %s\n",
-		 agent_state_name(st->state), st->reason);
-	/* One line of printable ASCII, whatever the reason quotes (a file name, a datagram). */
-	for (char *p = st->check_line; p[0] && p[1]; p++)
-		if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e)
-			*p = '?';
+	else
+		snprintf(st->check_line, sizeof(st->check_line), "down #%s: %s\n",
+			 agent_state_name(st->state), st->reason);
 }
 
 int state_new(const char *instance_id, const struct agent_config *cfg, struct state **out)

@@ -92,7 +92,11 @@ enum agent_state state_get(struct state *st);
 
 /* /readyz: returns the HTTP status (200 or 503) and copies the JSON body into buf. */
 unsigned state_readyz(struct state *st, char *buf, size_t len);
-/* The HAProxy agent-check line for the current state. */
+/*
+ * The text of the HAProxy agent-check line for the current state. The
+ * reason in it is as given (it may quote a file name): the agent-check
+ * server makes every answer one line of printable ASCII on the wire.
+ */
 void state_agent_check_line(void *st, char *buf, size_t len);
 /* The sd_notify STATUS= text. */
 void state_status_line(struct state *st, char *buf, size_t len);

@@ -610,22 +610,6 @@ static void test_no_drain_by_default(void **state)
 #define ASCII_PART "say \"no\" \\ \x01\x1f\t\nnext \x7f caf"
 #define UTF8_TAIL  "\xc3\xa9"
 
-/* Whatever the reason holds, the agent-check answer is one line of printable ASCII. */
-static void test_agent_check_line_is_one_line(void **state)
-{
-	struct fixture *f = *state;
-	struct state *st = start(f);
-	const char *line;
-
-	state_untrusted(st, ASCII_PART UTF8_TAIL);
-	line = check_line(st);
-	assert_starts(line, "down #untrusted: ");
-	for (const char *p = line; *p; p++)
-		if ((*p < 0x20 || *p > 0x7e) && !(p[0] == '\n' && p[1] == '\0'))
-			fail_msg("byte 0x%02x at %zu in the agent-check line '%s'",
-				 (unsigned char)*p, (size_t)(p - line), line);
-}
-
 static void test_readyz_body_escapes_the_reason(void **state)
 {
 	struct fixture *f = *state;
@@ -744,7 +728,6 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_new_state_is_verifying, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_events_count_all_violations, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_agent_check_line_is_one_line, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_clean_verification_is_ready, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_event_ids_and_times, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_checks_decide_ready_or_waiting, setup, teardown),
